@@ -1,0 +1,319 @@
+// Package signer defines the Key and Backend interfaces every key store implements, parses key URIs, and normalizes and verifies every signature before it leaves keyward.
+package signer
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"sync"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+)
+
+// Curve is the signature scheme of a key.
+type Curve int
+
+// The curves keyward signs with.
+const (
+	CurveUnknown Curve = iota
+	Secp256k1          // Tezos tz2, Ethereum
+	P256               // Tezos tz3 (NIST P-256, prime256v1)
+	Ed25519            // Tezos tz1
+)
+
+func (c Curve) String() string {
+	switch c {
+	case Secp256k1:
+		return "secp256k1"
+	case P256:
+		return "p256"
+	case Ed25519:
+		return "ed25519"
+	}
+	return "unknown"
+}
+
+// ParseCurve accepts the names used on the command line and in key files.
+func ParseCurve(s string) (Curve, error) {
+	switch s {
+	case "secp256k1", "tz2":
+		return Secp256k1, nil
+	case "p256", "p-256", "P-256", "P256", "prime256v1", "secp256r1", "tz3":
+		return P256, nil
+	case "ed25519", "Ed25519", "tz1":
+		return Ed25519, nil
+	}
+	return CurveUnknown, fmt.Errorf("unknown key type %q (want secp256k1, p256 or ed25519)", s)
+}
+
+// PublicKey is a public key in its compact form: 33-byte compressed SEC1 for
+// secp256k1 and P-256, the 32-byte key for Ed25519.
+type PublicKey struct {
+	Curve Curve
+	Bytes []byte
+}
+
+// Errors returned by signer and its backends. Check with errors.Is.
+var (
+	// ErrUnavailable means the backend (KMS, HSM, ...) could not be reached or failed; nothing was signed.
+	ErrUnavailable = errors.New("key backend unavailable")
+	// ErrBadSignature means a backend returned a signature that does not verify; it is never released.
+	ErrBadSignature = errors.New("backend returned a signature that does not verify against the key")
+	// ErrUnknownScheme means a key URI names a scheme no backend registered.
+	ErrUnknownScheme = errors.New("unknown key URI scheme")
+	// ErrBadDigest means the digest given to Sign is not 32 bytes.
+	ErrBadDigest = errors.New("digest must be 32 bytes")
+)
+
+// Key is one signing key held by a backend. Implementations must be safe for
+// concurrent use.
+type Key interface {
+	// PublicKey returns the key's public key, read once when the key was opened.
+	PublicKey() PublicKey
+	// Sign signs a 32-byte digest. ECDSA keys return r||s (32 bytes each,
+	// either S form: SignDigest normalizes); Ed25519 keys return the 64-byte
+	// signature of the digest taken as the message. Errors reaching the
+	// backend wrap ErrUnavailable.
+	Sign(ctx context.Context, digest []byte) ([]byte, error)
+}
+
+// ReadinessChecker is an optional capability: a key that can tell whether its
+// backend can still sign (for /readyz).
+type ReadinessChecker interface {
+	Ready(ctx context.Context) error
+}
+
+// Closer is an optional capability for keys holding resources.
+type Closer interface {
+	Close() error
+}
+
+// Backend opens keys of one URI scheme.
+type Backend interface {
+	// Scheme is the URI scheme this backend serves ("file", "awskms", "pkcs11").
+	Scheme() string
+	// Open opens the key named by u, reading its public key once.
+	Open(ctx context.Context, u *URI) (Key, error)
+}
+
+var (
+	regMu    sync.RWMutex
+	registry = map[string]Backend{}
+)
+
+// Register makes a backend available by its scheme. Registering a scheme twice panics.
+func Register(b Backend) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	s := b.Scheme()
+	if _, dup := registry[s]; dup {
+		panic("signer: backend for scheme " + s + " registered twice")
+	}
+	registry[s] = b
+}
+
+// Schemes lists the registered schemes, sorted.
+func Schemes() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for s := range registry {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Open parses ref and opens it with the backend registered for its scheme.
+func Open(ctx context.Context, ref string) (Key, error) {
+	u, err := ParseURI(ref)
+	if err != nil {
+		return nil, err
+	}
+	regMu.RLock()
+	b, ok := registry[u.Scheme]
+	regMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w %q in %q (known: %v)", ErrUnknownScheme, u.Scheme, u.Redacted(), Schemes())
+	}
+	return b.Open(ctx, u)
+}
+
+// SignDigest has k sign digest, normalizes an ECDSA signature to low-S and
+// verifies the result against k's public key. It is the only path by which a
+// signature leaves keyward.
+func SignDigest(ctx context.Context, k Key, digest []byte) ([]byte, error) {
+	if len(digest) != 32 {
+		return nil, ErrBadDigest
+	}
+	sig, err := k.Sign(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	pub := k.PublicKey()
+	if pub.Curve != Ed25519 {
+		sig, err = NormalizeLowS(pub.Curve, sig)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !Verify(pub, digest, sig) {
+		return nil, ErrBadSignature
+	}
+	return sig, nil
+}
+
+var (
+	secpN     = secp256k1.S256().N
+	secpHalfN = new(big.Int).Rsh(secpN, 1)
+	p256N     = elliptic.P256().Params().N
+	p256HalfN = new(big.Int).Rsh(p256N, 1)
+)
+
+// NormalizeLowS returns r||s with s replaced by n-s when s > n/2. It is the
+// single place where every ECDSA backend's signatures are normalized.
+func NormalizeLowS(c Curve, sig []byte) ([]byte, error) {
+	if len(sig) != 64 {
+		return nil, fmt.Errorf("%w: ECDSA signature is %d bytes, want 64", ErrBadSignature, len(sig))
+	}
+	var n, half *big.Int
+	switch c {
+	case Secp256k1:
+		n, half = secpN, secpHalfN
+	case P256:
+		n, half = p256N, p256HalfN
+	default:
+		return nil, fmt.Errorf("low-S normalization: not an ECDSA curve: %v", c)
+	}
+	s := new(big.Int).SetBytes(sig[32:])
+	if s.Cmp(half) <= 0 {
+		return sig, nil
+	}
+	s.Sub(n, s)
+	out := make([]byte, 64)
+	copy(out, sig[:32])
+	s.FillBytes(out[32:])
+	return out, nil
+}
+
+// IsLowS reports whether the S half of an ECDSA r||s signature is at most n/2.
+func IsLowS(c Curve, sig []byte) bool {
+	if len(sig) != 64 {
+		return false
+	}
+	s := new(big.Int).SetBytes(sig[32:])
+	switch c {
+	case Secp256k1:
+		return s.Cmp(secpHalfN) <= 0
+	case P256:
+		return s.Cmp(p256HalfN) <= 0
+	}
+	return false
+}
+
+// Verify checks sig (r||s for ECDSA, raw for Ed25519) over digest.
+func Verify(pub PublicKey, digest, sig []byte) bool {
+	if len(sig) != 64 {
+		return false
+	}
+	switch pub.Curve {
+	case Secp256k1:
+		pk, err := secp256k1.ParsePubKey(pub.Bytes)
+		if err != nil {
+			return false
+		}
+		var r, s secp256k1.ModNScalar
+		if r.SetByteSlice(sig[:32]) || s.SetByteSlice(sig[32:]) || r.IsZero() || s.IsZero() {
+			return false
+		}
+		return secpecdsa.NewSignature(&r, &s).Verify(digest, pk)
+	case P256:
+		pk, err := pub.ECDSA()
+		if err != nil {
+			return false
+		}
+		r := new(big.Int).SetBytes(sig[:32])
+		s := new(big.Int).SetBytes(sig[32:])
+		return ecdsa.Verify(pk, digest, r, s)
+	case Ed25519:
+		if len(pub.Bytes) != ed25519.PublicKeySize {
+			return false
+		}
+		return ed25519.Verify(ed25519.PublicKey(pub.Bytes), digest, sig)
+	}
+	return false
+}
+
+// ECDSA returns the key as a crypto/ecdsa public key (P-256 only; Go's
+// crypto/ecdsa has no secp256k1).
+func (p PublicKey) ECDSA() (*ecdsa.PublicKey, error) {
+	if p.Curve != P256 {
+		return nil, fmt.Errorf("not a P-256 key: %v", p.Curve)
+	}
+	x, y := elliptic.UnmarshalCompressed(elliptic.P256(), p.Bytes)
+	if x == nil {
+		return nil, errors.New("invalid compressed P-256 point")
+	}
+	return &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}, nil
+}
+
+// Uncompressed returns the 65-byte SEC1 uncompressed point (0x04||X||Y) of an
+// ECDSA key.
+func (p PublicKey) Uncompressed() ([]byte, error) {
+	switch p.Curve {
+	case Secp256k1:
+		pk, err := secp256k1.ParsePubKey(p.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		return pk.SerializeUncompressed(), nil
+	case P256:
+		pk, err := p.ECDSA()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, 65)
+		out[0] = 4
+		pk.X.FillBytes(out[1:33])
+		pk.Y.FillBytes(out[33:])
+		return out, nil
+	}
+	return nil, fmt.Errorf("no uncompressed form for %v keys", p.Curve)
+}
+
+// PublicKeyFromPoint builds a PublicKey from a SEC1 point (compressed or
+// uncompressed) on curve c, or a 32-byte Ed25519 key, checking that it is valid.
+func PublicKeyFromPoint(c Curve, point []byte) (PublicKey, error) {
+	switch c {
+	case Secp256k1:
+		pk, err := secp256k1.ParsePubKey(point)
+		if err != nil {
+			return PublicKey{}, fmt.Errorf("invalid secp256k1 public key: %w", err)
+		}
+		return PublicKey{Curve: c, Bytes: pk.SerializeCompressed()}, nil
+	case P256:
+		var x, y *big.Int
+		switch {
+		case len(point) == 65 && point[0] == 4:
+			x, y = elliptic.Unmarshal(elliptic.P256(), point) //nolint:staticcheck // validated point decoding
+		case len(point) == 33:
+			x, y = elliptic.UnmarshalCompressed(elliptic.P256(), point)
+		}
+		if x == nil {
+			return PublicKey{}, errors.New("invalid P-256 public key")
+		}
+		return PublicKey{Curve: c, Bytes: elliptic.MarshalCompressed(elliptic.P256(), x, y)}, nil
+	case Ed25519:
+		if len(point) != ed25519.PublicKeySize {
+			return PublicKey{}, fmt.Errorf("invalid Ed25519 public key length %d", len(point))
+		}
+		return PublicKey{Curve: c, Bytes: append([]byte(nil), point...)}, nil
+	}
+	return PublicKey{}, fmt.Errorf("unknown curve %v", c)
+}
