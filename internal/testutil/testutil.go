@@ -1,0 +1,91 @@
+// Package testutil holds helpers shared by keyward's integration tests: finding components, building the binary, free ports.
+package testutil
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// InCI reports whether the tests run under CI (CI=true), where a missing
+// component is a failure, not a skip.
+func InCI() bool { v := os.Getenv("CI"); return v == "true" || v == "1" }
+
+// Need skips the test when a component is missing, or fails it under CI.
+func Need(t testing.TB, component string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if InCI() {
+		t.Fatalf("required component %s missing under CI: %v", component, err)
+	}
+	t.Skipf("component %s missing (%v); run `make test` to install it", component, err)
+}
+
+// LookPath finds a program or calls Need.
+func LookPath(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	Need(t, name, err)
+	return p
+}
+
+// RepoRoot returns the repository root (the directory holding go.mod).
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Keyward builds ./cmd/keyward once per test binary and returns its path.
+// Set KEYWARD_BIN to use a prebuilt binary instead.
+func Keyward(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("KEYWARD_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "keyward-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "keyward")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/keyward")
+		cmd.Dir = RepoRoot()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = err
+			buildPath = string(out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("go build ./cmd/keyward: %v\n%s", buildErr, buildPath)
+	}
+	return buildPath
+}
+
+// FreePort returns a free TCP port on 127.0.0.1.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Addr returns "127.0.0.1:<free port>".
+func Addr(t testing.TB) string { return "127.0.0.1:" + strconv.Itoa(FreePort(t)) }
