@@ -1,0 +1,194 @@
+// Package config loads keyward's YAML configuration strictly (unknown fields are errors) and validates it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/keyward/keyward/policy"
+)
+
+// Defaults.
+const (
+	DefaultTezosListen    = "127.0.0.1:6732"
+	DefaultEthereumListen = "127.0.0.1:8550"
+	DefaultMaxBodyBytes   = 64 << 10
+	DefaultMaxBatch       = 100
+)
+
+// Config is the whole configuration file (DESIGN §5).
+type Config struct {
+	Tezos     TezosConfig          `yaml:"tezos"`
+	Ethereum  EthereumConfig       `yaml:"ethereum"`
+	Server    ServerConfig         `yaml:"server"`
+	Watermark string               `yaml:"watermark"`
+	Audit     string               `yaml:"audit"`
+	Keys      map[string]KeyConfig `yaml:"keys"`
+	Log       LogConfig            `yaml:"log"`
+}
+
+// TezosConfig configures the Tezos remote-signer listener.
+type TezosConfig struct {
+	Listen         string     `yaml:"listen"`
+	AuthorizedKeys []string   `yaml:"authorized_keys"`
+	TLS            *TLSConfig `yaml:"tls"`
+	Disabled       bool       `yaml:"disabled"`
+}
+
+// EthereumConfig configures the Ethereum JSON-RPC listener.
+type EthereumConfig struct {
+	Listen           string     `yaml:"listen"`
+	TokensFile       string     `yaml:"tokens_file"`
+	ChainID          uint64     `yaml:"chain_id"`
+	Upstream         string     `yaml:"upstream"`
+	AllowNonLoopback bool       `yaml:"allow_non_loopback"` // listen beyond loopback without tokens (warned at every start)
+	MaxBodyBytes     int64      `yaml:"max_body_bytes"`
+	MaxBatch         int        `yaml:"max_batch"`
+	TLS              *TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig enables TLS on a listener, with optional client certificates.
+type TLSConfig struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"` // when set, clients must present a certificate signed by it (mTLS)
+}
+
+// ServerConfig holds process-wide settings.
+type ServerConfig struct {
+	MetricsListen   string `yaml:"metrics_listen"`
+	ShutdownTimeout string `yaml:"shutdown_timeout"`
+}
+
+// LogConfig selects the operator log format.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// KeyConfig is one key: its reference and its policies.
+type KeyConfig struct {
+	Ref          string                `yaml:"ref"`
+	Tezos        *policy.TezosRules    `yaml:"tezos"`
+	Ethereum     *policy.EthereumRules `yaml:"ethereum"`
+	AuditPayload bool                  `yaml:"audit_payload"` // write the full payload into audit lines
+}
+
+// Load reads and validates a config file.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	c, err := Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML strictly and validates it.
+func Parse(r io.Reader) (*Config, error) {
+	data, err := io.ReadAll(io.LimitReader(r, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty configuration")
+		}
+		return nil, err
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Tezos.Listen == "" {
+		c.Tezos.Listen = DefaultTezosListen
+	}
+	if c.Ethereum.MaxBodyBytes == 0 {
+		c.Ethereum.MaxBodyBytes = 1 << 20
+	}
+	if c.Ethereum.MaxBatch == 0 {
+		c.Ethereum.MaxBatch = DefaultMaxBatch
+	}
+}
+
+// Validate checks what can be checked without opening keys.
+func (c *Config) Validate() error {
+	var errs []string
+	if c.Watermark == "" {
+		errs = append(errs, "watermark: required (e.g. file:///var/lib/keyward/watermarks)")
+	}
+	if len(c.Keys) == 0 {
+		errs = append(errs, "keys: at least one key is required")
+	}
+	for _, name := range c.KeyNames() {
+		k := c.Keys[name]
+		if k.Ref == "" {
+			errs = append(errs, fmt.Sprintf("keys.%s.ref: required", name))
+		}
+		if _, err := policy.CompileTezos(k.Tezos); err != nil {
+			errs = append(errs, fmt.Sprintf("keys.%s.tezos: %v", name, err))
+		}
+		if k.Ethereum != nil {
+			if _, err := policy.CompileEthereum(k.Ethereum); err != nil {
+				errs = append(errs, fmt.Sprintf("keys.%s.ethereum: %v", name, err))
+			}
+		}
+	}
+	for _, l := range []struct{ name, addr string }{{"tezos.listen", c.Tezos.Listen}, {"ethereum.listen", c.Ethereum.Listen}, {"server.metrics_listen", c.Server.MetricsListen}} {
+		if l.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", l.name, err))
+		}
+	}
+	if c.Ethereum.Listen != "" && c.Ethereum.TokensFile == "" && !c.Ethereum.AllowNonLoopback && !IsLoopback(c.Ethereum.Listen) {
+		errs = append(errs, "ethereum.listen: not a loopback address and no tokens_file; set tokens_file or allow_non_loopback: true")
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// KeyNames returns the configured key names, sorted.
+func (c *Config) KeyNames() []string {
+	names := make([]string, 0, len(c.Keys))
+	for n := range c.Keys {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// IsLoopback reports whether a listen address binds only to loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,173 @@
+// Package keyring holds the configured keys, opened once at start, with their addresses and compiled policies, looked up by name, Tezos pkh or Ethereum address.
+package keyring
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/sha3"
+
+	"github.com/keyward/keyward/chains/tezos"
+	"github.com/keyward/keyward/config"
+	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/signer"
+)
+
+// Key is one configured, opened key.
+type Key struct {
+	Name         string
+	Ref          string // redacted reference, safe to print
+	Scheme       string // backend scheme: file, awskms, pkcs11
+	Signer       signer.Key
+	Pub          signer.PublicKey
+	PKH          string // Tezos tz1/tz2/tz3 address
+	TezosPub     string // edpk/sppk/p2pk
+	EthAddress   string // EIP-55 0x address for secp256k1 keys, "" otherwise
+	Tezos        *policy.Tezos
+	Ethereum     *policy.Ethereum // nil: the key is not served on Ethereum
+	AuditPayload bool
+}
+
+// Ring is an immutable set of keys.
+type Ring struct {
+	keys   []*Key
+	byName map[string]*Key
+	byPKH  map[string]*Key
+	byAddr map[string]*Key // lower-case 0x address
+}
+
+// Opener opens a key reference (signer.Open in production).
+type Opener func(ctx context.Context, ref string) (signer.Key, error)
+
+// Open opens every key of the config. The first failure is returned, naming the key.
+func Open(ctx context.Context, cfg *config.Config, open Opener) (*Ring, error) {
+	if open == nil {
+		open = signer.Open
+	}
+	var keys []*Key
+	for _, name := range cfg.KeyNames() {
+		kc := cfg.Keys[name]
+		u, err := signer.ParseURI(kc.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", name, err)
+		}
+		sk, err := open(ctx, kc.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("key %s (%s): %w", name, u.Redacted(), err)
+		}
+		k, err := NewKey(name, u, sk, kc)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return New(keys)
+}
+
+// NewKey builds a Key from an opened signer and its config.
+func NewKey(name string, u *signer.URI, sk signer.Key, kc config.KeyConfig) (*Key, error) {
+	pub := sk.PublicKey()
+	k := &Key{Name: name, Ref: u.Redacted(), Scheme: u.Scheme, Signer: sk, Pub: pub, AuditPayload: kc.AuditPayload}
+	var err error
+	if k.PKH, err = tezos.PublicKeyHash(pub); err != nil {
+		return nil, fmt.Errorf("key %s: %w", name, err)
+	}
+	if k.TezosPub, err = tezos.EncodePublicKey(pub); err != nil {
+		return nil, fmt.Errorf("key %s: %w", name, err)
+	}
+	if pub.Curve == signer.Secp256k1 {
+		if k.EthAddress, err = EthereumAddress(pub); err != nil {
+			return nil, fmt.Errorf("key %s: %w", name, err)
+		}
+	}
+	if k.Tezos, err = policy.CompileTezos(kc.Tezos); err != nil {
+		return nil, fmt.Errorf("keys.%s.tezos: %w", name, err)
+	}
+	if kc.Ethereum != nil {
+		if pub.Curve != signer.Secp256k1 {
+			return nil, fmt.Errorf("keys.%s.ethereum: a %v key cannot sign for Ethereum (secp256k1 only)", name, pub.Curve)
+		}
+		if k.Ethereum, err = policy.CompileEthereum(kc.Ethereum); err != nil {
+			return nil, fmt.Errorf("keys.%s.ethereum: %w", name, err)
+		}
+	}
+	return k, nil
+}
+
+// New indexes keys; two keys with the same address are an error.
+func New(keys []*Key) (*Ring, error) {
+	r := &Ring{keys: keys, byName: map[string]*Key{}, byPKH: map[string]*Key{}, byAddr: map[string]*Key{}}
+	for _, k := range keys {
+		if o, dup := r.byPKH[k.PKH]; dup {
+			return nil, fmt.Errorf("keys %s and %s are the same key (%s)", o.Name, k.Name, k.PKH)
+		}
+		r.byName[k.Name] = k
+		r.byPKH[k.PKH] = k
+		if k.EthAddress != "" {
+			r.byAddr[strings.ToLower(k.EthAddress)] = k
+		}
+	}
+	return r, nil
+}
+
+// Keys returns every key in name order.
+func (r *Ring) Keys() []*Key { return r.keys }
+
+// ByName finds a key by its config name.
+func (r *Ring) ByName(name string) (*Key, bool) { k, ok := r.byName[name]; return k, ok }
+
+// ByPKH finds a key by its Tezos address.
+func (r *Ring) ByPKH(pkh string) (*Key, bool) { k, ok := r.byPKH[pkh]; return k, ok }
+
+// ByAddress finds a key by its Ethereum address (any case).
+func (r *Ring) ByAddress(addr string) (*Key, bool) {
+	k, ok := r.byAddr[strings.ToLower(addr)]
+	return k, ok
+}
+
+// Close closes keys that hold resources.
+func (r *Ring) Close() {
+	for _, k := range r.keys {
+		if c, ok := k.Signer.(signer.Closer); ok {
+			_ = c.Close()
+		}
+	}
+}
+
+// EthereumAddress is the EIP-55 address of a secp256k1 key: the last 20 bytes
+// of the Keccak-256 of the uncompressed point without its 0x04 prefix.
+func EthereumAddress(pub signer.PublicKey) (string, error) {
+	if pub.Curve != signer.Secp256k1 {
+		return "", fmt.Errorf("no Ethereum address for a %v key", pub.Curve)
+	}
+	unc, err := pub.Uncompressed()
+	if err != nil {
+		return "", err
+	}
+	h := sha3.NewLegacyKeccak256()
+	h.Write(unc[1:])
+	addr := h.Sum(nil)[12:]
+	return checksum(addr), nil
+}
+
+func checksum(addr []byte) string {
+	hexAddr := hex.EncodeToString(addr)
+	h := sha3.NewLegacyKeccak256()
+	h.Write([]byte(hexAddr))
+	hash := h.Sum(nil)
+	out := []byte(hexAddr)
+	for i := range out {
+		if out[i] >= 'a' {
+			nibble := hash[i/2]
+			if i%2 == 0 {
+				nibble >>= 4
+			}
+			if nibble&0xf >= 8 {
+				out[i] -= 32
+			}
+		}
+	}
+	return "0x" + string(out)
+}
