@@ -183,7 +183,9 @@ type BrokenLinkError struct {
 	Reason string
 }
 
-func (e *BrokenLinkError) Error() string { return fmt.Sprintf("audit chain broken at line %d: %s", e.Line, e.Reason) }
+func (e *BrokenLinkError) Error() string {
+	return fmt.Sprintf("audit chain broken at line %d: %s", e.Line, e.Reason)
+}
 
 // Verify reads an audit stream and checks every link. It returns the number
 // of lines checked and a *BrokenLinkError at the first broken or missing link.

@@ -16,7 +16,9 @@ type Refusal struct {
 	Reason string
 }
 
-func (r *Refusal) Error() string { return fmt.Sprintf("refused by policy rule %s: %s", r.Rule, r.Reason) }
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("refused by policy rule %s: %s", r.Rule, r.Reason)
+}
 
 // Is makes errors.Is(err, ErrRefused) true.
 func (r *Refusal) Is(target error) bool { return target == ErrRefused }

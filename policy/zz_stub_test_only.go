@@ -14,9 +14,9 @@ type TezosRules struct {
 }
 type Tezos struct{}
 
-func CompileTezos(r *TezosRules) (*Tezos, error)  { return &Tezos{}, nil }
-func (p *Tezos) Check(req *tezos.Request) error    { return nil }
-func (p *Tezos) Allows(kind tezos.Kind) bool       { return true }
+func CompileTezos(r *TezosRules) (*Tezos, error) { return &Tezos{}, nil }
+func (p *Tezos) Check(req *tezos.Request) error  { return nil }
+func (p *Tezos) Allows(kind tezos.Kind) bool     { return true }
 
 type Ethereum struct{}
 
