@@ -1,0 +1,170 @@
+package tezos
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+)
+
+// Base58check prefixes (Octez src/lib_crypto/base58.ml). The data length each
+// one encodes is given in the comment.
+var (
+	PrefixTz1 = []byte{6, 161, 159} // tz1, 20: Ed25519 public key hash
+	PrefixTz2 = []byte{6, 161, 161} // tz2, 20: secp256k1 public key hash
+	PrefixTz3 = []byte{6, 161, 164} // tz3, 20: P-256 public key hash
+	PrefixTz4 = []byte{6, 161, 166} // tz4, 20: BLS12-381 public key hash
+	PrefixKT1 = []byte{2, 90, 121}  // KT1, 20: originated contract
+	PrefixSr1 = []byte{6, 124, 117} // sr1, 20: smart rollup address
+
+	PrefixEdpk = []byte{13, 15, 37, 217}  // edpk, 32
+	PrefixSppk = []byte{3, 254, 226, 86}  // sppk, 33
+	PrefixP2pk = []byte{3, 178, 139, 127} // p2pk, 33
+	PrefixBLpk = []byte{6, 149, 135, 204} // BLpk, 48
+
+	PrefixEdsig  = []byte{9, 245, 205, 134, 18} // edsig, 64
+	PrefixSpsig1 = []byte{13, 115, 101, 19, 63} // spsig1, 64
+	PrefixP2sig  = []byte{54, 240, 44, 52}      // p2sig, 64
+	PrefixSig    = []byte{4, 130, 43}           // sig, 64 (generic)
+	PrefixBLsig  = []byte{40, 171, 64, 207}     // BLsig, 96
+
+	PrefixEdsk32 = []byte{13, 15, 58, 7}     // edsk, 32: Ed25519 seed
+	PrefixEdsk64 = []byte{43, 246, 78, 7}    // edsk, 64: Ed25519 seed ‖ public key
+	PrefixSpsk   = []byte{17, 162, 224, 201} // spsk, 32
+	PrefixP2sk   = []byte{16, 81, 238, 189}  // p2sk, 32
+
+	PrefixEdesk = []byte{7, 90, 60, 179, 41}    // edesk, 56: encrypted Ed25519 seed
+	PrefixSpesk = []byte{9, 237, 241, 174, 150} // spesk, 56: encrypted secp256k1 key
+	PrefixP2esk = []byte{9, 48, 57, 115, 171}   // p2esk, 56: encrypted P-256 key
+
+	PrefixNet      = []byte{87, 82, 0}      // Net, 4: chain id
+	PrefixBlock    = []byte{1, 52}          // B, 32: block hash
+	PrefixOp       = []byte{5, 116}         // o, 32: operation hash
+	PrefixProtocol = []byte{2, 170}         // P, 32: protocol hash
+	PrefixPayload  = []byte{1, 106, 242}    // vh, 32: block payload hash
+	PrefixExpr     = []byte{13, 44, 64, 27} // expr, 32: script expression hash
+)
+
+// ErrBase58 is returned for any base58check decoding failure.
+var ErrBase58 = errors.New("invalid base58check string")
+
+const b58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+var b58Index = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
+	}
+	for i := 0; i < len(b58Alphabet); i++ {
+		t[b58Alphabet[i]] = int8(i)
+	}
+	return t
+}()
+
+// B58Encode returns the base58check encoding of prefix ‖ data ‖ checksum,
+// the checksum being the first 4 bytes of SHA-256(SHA-256(prefix ‖ data)).
+func B58Encode(prefix []byte, data []byte) string {
+	buf := make([]byte, 0, len(prefix)+len(data)+4)
+	buf = append(buf, prefix...)
+	buf = append(buf, data...)
+	h := sha256.Sum256(buf)
+	h = sha256.Sum256(h[:])
+	buf = append(buf, h[:4]...)
+	return b58(buf)
+}
+
+func b58(in []byte) string {
+	zeros := 0
+	for zeros < len(in) && in[zeros] == 0 {
+		zeros++
+	}
+	// log(256)/log(58) ≈ 1.37
+	size := (len(in)-zeros)*138/100 + 1
+	out := make([]byte, size)
+	high := size - 1
+	for _, b := range in[zeros:] {
+		carry := int(b)
+		j := size - 1
+		for ; j > high || carry != 0; j-- {
+			carry += 256 * int(out[j])
+			out[j] = byte(carry % 58)
+			carry /= 58
+		}
+		high = j
+	}
+	i := 0
+	for i < size && out[i] == 0 {
+		i++
+	}
+	res := make([]byte, zeros+size-i)
+	for k := 0; k < zeros; k++ {
+		res[k] = '1'
+	}
+	for k, v := range out[i:] {
+		res[zeros+k] = b58Alphabet[v]
+	}
+	return string(res)
+}
+
+// maxB58Len bounds the strings B58Decode accepts; no Tezos value is longer.
+const maxB58Len = 256
+
+func unb58(s string) ([]byte, error) {
+	if len(s) > maxB58Len {
+		return nil, fmt.Errorf("%w: %d characters is too long", ErrBase58, len(s))
+	}
+	zeros := 0
+	for zeros < len(s) && s[zeros] == '1' {
+		zeros++
+	}
+	// log(58)/log(256) ≈ 0.733
+	size := (len(s)-zeros)*733/1000 + 1
+	out := make([]byte, size)
+	high := size - 1
+	for i := zeros; i < len(s); i++ {
+		v := b58Index[s[i]]
+		if v < 0 {
+			return nil, fmt.Errorf("%w: bad character %q at %d", ErrBase58, s[i], i)
+		}
+		carry := int(v)
+		j := size - 1
+		for ; j > high || carry != 0; j-- {
+			carry += 58 * int(out[j])
+			out[j] = byte(carry)
+			carry >>= 8
+		}
+		high = j
+	}
+	i := 0
+	for i < size && out[i] == 0 {
+		i++
+	}
+	res := make([]byte, zeros+size-i)
+	copy(res[zeros:], out[i:])
+	return res, nil
+}
+
+// B58Decode decodes a base58check string, checks its checksum and that it
+// starts with prefix and carries exactly dataLen bytes (any length when
+// dataLen < 0), and returns the data without the prefix.
+func B58Decode(s string, prefix []byte, dataLen int) ([]byte, error) {
+	raw, err := unb58(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) < 4 {
+		return nil, fmt.Errorf("%w: too short", ErrBase58)
+	}
+	body, sum := raw[:len(raw)-4], raw[len(raw)-4:]
+	h := sha256.Sum256(body)
+	h = sha256.Sum256(h[:])
+	if h[0] != sum[0] || h[1] != sum[1] || h[2] != sum[2] || h[3] != sum[3] {
+		return nil, fmt.Errorf("%w: bad checksum", ErrBase58)
+	}
+	if len(body) < len(prefix) || string(body[:len(prefix)]) != string(prefix) {
+		return nil, fmt.Errorf("%w: wrong prefix", ErrBase58)
+	}
+	data := body[len(prefix):]
+	if dataLen >= 0 && len(data) != dataLen {
+		return nil, fmt.Errorf("%w: %d data bytes, want %d", ErrBase58, len(data), dataLen)
+	}
+	return data, nil
+}
