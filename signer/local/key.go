@@ -1,0 +1,194 @@
+// Package local holds secp256k1, P-256 and Ed25519 private keys in memory and stores them in encrypted key files for the "file" key URI scheme.
+package local
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"github.com/keyward/keyward/signer"
+)
+
+// ErrBadSecret means secret key material is malformed or out of range for its curve.
+var ErrBadSecret = errors.New("invalid secret key")
+
+// PrivateKey is a private key held in memory, parsed once so that Sign does
+// no per-call derivation. It implements signer.Key and is safe for
+// concurrent use.
+type PrivateKey struct {
+	curve signer.Curve
+	pub   signer.PublicKey
+	secp  *secp256k1.PrivateKey // Secp256k1
+	p256  *ecdsa.PrivateKey     // P256
+	ed    ed25519.PrivateKey    // Ed25519 (seed || public key)
+}
+
+var _ signer.Key = (*PrivateKey)(nil)
+
+// Generate creates a new random key on curve c.
+func Generate(c signer.Curve) (*PrivateKey, error) {
+	switch c {
+	case signer.Secp256k1:
+		sk, err := secp256k1.GeneratePrivateKey()
+		if err != nil {
+			return nil, fmt.Errorf("local: generate secp256k1 key: %w", err)
+		}
+		return fromSecp(sk), nil
+	case signer.P256:
+		sk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("local: generate P-256 key: %w", err)
+		}
+		return fromP256(sk)
+	case signer.Ed25519:
+		_, sk, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("local: generate Ed25519 key: %w", err)
+		}
+		return fromEd(sk), nil
+	}
+	return nil, fmt.Errorf("local: cannot generate a key on curve %v", c)
+}
+
+// newPrivateKey builds a key from its 32-byte secret: the scalar for
+// secp256k1 and P-256, the seed for Ed25519. It checks that the scalar is in
+// [1, n-1]. secret is not retained.
+func newPrivateKey(c signer.Curve, secret []byte) (*PrivateKey, error) {
+	if len(secret) != 32 {
+		return nil, fmt.Errorf("%w: %v secret is %d bytes, want 32", ErrBadSecret, c, len(secret))
+	}
+	switch c {
+	case signer.Secp256k1:
+		var s secp256k1.ModNScalar
+		overflow := s.SetByteSlice(secret)
+		if overflow || s.IsZero() {
+			s.Zero()
+			return nil, fmt.Errorf("%w: secp256k1 scalar out of range", ErrBadSecret)
+		}
+		return fromSecp(secp256k1.NewPrivateKey(&s)), nil
+	case signer.P256:
+		sk, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), secret)
+		if err != nil {
+			return nil, fmt.Errorf("%w: P-256 scalar out of range", ErrBadSecret)
+		}
+		return fromP256(sk)
+	case signer.Ed25519:
+		return fromEd(ed25519.NewKeyFromSeed(secret)), nil
+	}
+	return nil, fmt.Errorf("%w: unknown curve %v", ErrBadSecret, c)
+}
+
+func fromSecp(sk *secp256k1.PrivateKey) *PrivateKey {
+	return &PrivateKey{
+		curve: signer.Secp256k1,
+		pub:   signer.PublicKey{Curve: signer.Secp256k1, Bytes: sk.PubKey().SerializeCompressed()},
+		secp:  sk,
+	}
+}
+
+func fromP256(sk *ecdsa.PrivateKey) (*PrivateKey, error) {
+	pub, err := sk.PublicKey.Bytes() // uncompressed 0x04||X||Y
+	if err != nil {
+		return nil, fmt.Errorf("%w: P-256: %v", ErrBadSecret, err)
+	}
+	pk, err := signer.PublicKeyFromPoint(signer.P256, pub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadSecret, err)
+	}
+	return &PrivateKey{curve: signer.P256, pub: pk, p256: sk}, nil
+}
+
+func fromEd(sk ed25519.PrivateKey) *PrivateKey {
+	pub := append([]byte(nil), sk[32:]...)
+	return &PrivateKey{curve: signer.Ed25519, pub: signer.PublicKey{Curve: signer.Ed25519, Bytes: pub}, ed: sk}
+}
+
+// Curve returns the key's curve.
+func (k *PrivateKey) Curve() signer.Curve { return k.curve }
+
+// Public returns the key's public key in compact form (33-byte compressed
+// SEC1, or the 32-byte Ed25519 key).
+func (k *PrivateKey) Public() signer.PublicKey {
+	return signer.PublicKey{Curve: k.pub.Curve, Bytes: append([]byte(nil), k.pub.Bytes...)}
+}
+
+// PublicKey implements signer.Key; it is the same as Public.
+func (k *PrivateKey) PublicKey() signer.PublicKey { return k.Public() }
+
+// Sign signs a 32-byte digest. secp256k1 uses RFC 6979 deterministic nonces
+// and returns low-S r||s; P-256 returns r||s (hedged random nonce, either S
+// form); Ed25519 signs the digest as the message.
+func (k *PrivateKey) Sign(_ context.Context, digest []byte) ([]byte, error) {
+	if len(digest) != 32 {
+		return nil, signer.ErrBadDigest
+	}
+	switch k.curve {
+	case signer.Secp256k1:
+		sig := secpecdsa.Sign(k.secp, digest)
+		r, s := sig.R(), sig.S()
+		out := make([]byte, 64)
+		r.PutBytesUnchecked(out[:32])
+		s.PutBytesUnchecked(out[32:])
+		return out, nil
+	case signer.P256:
+		r, s, err := ecdsa.Sign(rand.Reader, k.p256, digest)
+		if err != nil {
+			return nil, fmt.Errorf("local: P-256 sign: %w", err)
+		}
+		out := make([]byte, 64)
+		r.FillBytes(out[:32])
+		s.FillBytes(out[32:])
+		return out, nil
+	case signer.Ed25519:
+		return ed25519.Sign(k.ed, digest), nil
+	}
+	return nil, fmt.Errorf("local: key has unknown curve %v", k.curve)
+}
+
+// secret returns a copy of the 32-byte secret (scalar or Ed25519 seed). The
+// caller zeroes it.
+func (k *PrivateKey) secret() []byte {
+	switch k.curve {
+	case signer.Secp256k1:
+		b := k.secp.Key.Bytes()
+		out := make([]byte, 32)
+		copy(out, b[:])
+		clear(b[:])
+		return out
+	case signer.P256:
+		b, err := k.p256.Bytes()
+		if err != nil {
+			return nil
+		}
+		return b
+	case signer.Ed25519:
+		return append([]byte(nil), k.ed.Seed()...)
+	}
+	return nil
+}
+
+// Zero overwrites the secret held by k, as far as the Go runtime allows. k
+// must not be used afterwards.
+func (k *PrivateKey) Zero() {
+	switch k.curve {
+	case signer.Secp256k1:
+		if k.secp != nil {
+			k.secp.Zero()
+		}
+	case signer.P256:
+		if k.p256 != nil && k.p256.D != nil {
+			k.p256.D.SetInt64(0)
+		}
+	case signer.Ed25519:
+		clear(k.ed)
+	}
+}
+
+func zero(b []byte) { clear(b) }
