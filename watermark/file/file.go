@@ -1,0 +1,453 @@
+// Package file keeps watermarks durably in a local directory, one fsynced file per mark, cached in memory.
+package file
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/keyward/keyward/watermark"
+)
+
+func init() {
+	watermark.Register("file", openURL)
+}
+
+// openURL opens file:///abs/dir (the directory is created 0700 if missing).
+// A host other than localhost, a relative path, a query or a fragment is an error.
+func openURL(_ context.Context, u *url.URL) (watermark.Store, error) {
+	if u.Host != "" && u.Host != "localhost" {
+		return nil, fmt.Errorf("watermark file %q: host %q not allowed, use file:///abs/dir", u.Redacted(), u.Host)
+	}
+	if u.Opaque != "" || !filepath.IsAbs(u.Path) {
+		return nil, fmt.Errorf("watermark file %q: need an absolute path, file:///abs/dir", u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("watermark file %q: no query, fragment or user allowed", u.Redacted())
+	}
+	return Open(u.Path)
+}
+
+// Store is the file watermark store. Marks are loaded at Open and kept in
+// memory; memory moves only after the new mark is durable on disk. One
+// process at a time may open a directory (an flock on .lock enforces it).
+type Store struct {
+	dir  string
+	dirf *os.File // held open for fsync of the directory
+	lock *os.File
+
+	// closeMu is held for reading by every operation and for writing by
+	// Close, so Close waits for operations in flight. Readers never wait
+	// on each other.
+	closeMu sync.RWMutex
+	closed  bool
+
+	mu      sync.Mutex // guards entries (the map only, never held across I/O)
+	entries map[watermark.ID]*entry
+
+	// failAt, when set (tests only), is called before each I/O step of a
+	// write and makes the step fail with its error.
+	failAt func(step string) error
+}
+
+// entry is the state of one ID.
+type entry struct {
+	// turn serializes operations on the ID (held across the durable
+	// write); a channel so that waiting honours the context.
+	turn chan struct{}
+	base string // file name stem
+
+	// mu guards mark and exists; held briefly, so Marks never waits for a
+	// write in flight. Only the holder of turn changes them.
+	mu     sync.Mutex
+	exists bool
+	mark   watermark.Mark
+}
+
+var _ watermark.Store = (*Store)(nil)
+
+// Open opens (creating it 0700 if missing) the watermark directory dir and
+// loads every mark in it. A mark file that cannot be read or parsed is an
+// error: the store fails closed rather than forget a mark.
+func Open(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("watermark file %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("watermark file %s: %w: %w", abs, watermark.ErrUnavailable, err)
+	}
+	lock, err := lockDir(abs)
+	if err != nil {
+		return nil, fmt.Errorf("watermark file %s: %w", abs, err)
+	}
+	dirf, err := os.Open(abs)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("watermark file %s: %w: %w", abs, watermark.ErrUnavailable, err)
+	}
+	s := &Store{dir: abs, dirf: dirf, lock: lock, entries: map[watermark.ID]*entry{}}
+	if err := s.load(); err != nil {
+		dirf.Close()
+		lock.Close()
+		return nil, fmt.Errorf("watermark file %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+// Dir returns the absolute directory of the store.
+func (s *Store) Dir() string { return s.dir }
+
+// load reads every mark file, attaches matching signature files and removes
+// temp files left by a crash (a temp file never took effect: the Advance
+// that wrote it had not returned, so nothing was signed for it).
+func (s *Store) load() error {
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("%w: %w", watermark.ErrUnavailable, err)
+	}
+	var sigs []string
+	for _, de := range des {
+		name := de.Name()
+		switch {
+		case strings.HasPrefix(name, probePrefix):
+			os.Remove(filepath.Join(s.dir, name))
+		case !strings.HasPrefix(name, namePrefix):
+			// Not ours (lost+found, .lock, an operator's notes).
+		case strings.HasSuffix(name, tmpSuffix):
+			if err := os.Remove(filepath.Join(s.dir, name)); err != nil {
+				return fmt.Errorf("remove stale %s: %w: %w", name, watermark.ErrUnavailable, err)
+			}
+		case strings.HasSuffix(name, sigSuffix):
+			sigs = append(sigs, name)
+		case strings.HasSuffix(name, markSuffix):
+			if !de.Type().IsRegular() {
+				return fmt.Errorf("%s: %w: not a regular file", name, errCorrupt)
+			}
+			data, err := os.ReadFile(filepath.Join(s.dir, name))
+			if err != nil {
+				return fmt.Errorf("read %s: %w: %w", name, watermark.ErrUnavailable, err)
+			}
+			id, m, err := decodeRecord(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			base := baseName(id)
+			if base+markSuffix != name {
+				return fmt.Errorf("%s: %w: holds the mark of %s, which belongs in %s", name, errCorrupt, id, base+markSuffix)
+			}
+			s.entries[id] = &entry{turn: make(chan struct{}, 1), base: base, exists: true, mark: m}
+		default:
+			return fmt.Errorf("%s: %w: unknown file in the watermark directory", name, errCorrupt)
+		}
+	}
+	// Signatures are best effort: one that is unreadable or belongs to
+	// another mark is ignored (a retry then gets a fresh signature over the
+	// same payload, which is safe).
+	for _, name := range sigs {
+		data, err := os.ReadFile(filepath.Join(s.dir, name))
+		if err != nil {
+			continue
+		}
+		id, m, err := decodeRecord(data)
+		if err != nil || m.Signature == nil || baseName(id)+sigSuffix != name {
+			continue
+		}
+		if e := s.entries[id]; e != nil && e.mark.Signature == nil && sameMark(e.mark, m.Level, m.Round, m.Digest) {
+			e.mark.Signature = m.Signature
+		}
+	}
+	return nil
+}
+
+func sameMark(m watermark.Mark, level, round int64, digest []byte) bool {
+	return m.Level == level && m.Round == round && bytes.Equal(m.Digest, digest)
+}
+
+// begin takes the read side of closeMu; it fails once the store is closed.
+func (s *Store) begin() error {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return fmt.Errorf("watermark file %s: %w: store closed", s.dir, watermark.ErrUnavailable)
+	}
+	return nil
+}
+
+func (s *Store) end() { s.closeMu.RUnlock() }
+
+// entryFor returns the entry for id, creating an empty one.
+func (s *Store) entryFor(id watermark.ID) *entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[id]
+	if e == nil {
+		e = &entry{turn: make(chan struct{}, 1), base: baseName(id)}
+		s.entries[id] = e
+	}
+	return e
+}
+
+// acquire waits for the ID's turn or for ctx.
+func (e *entry) acquire(ctx context.Context) error {
+	select {
+	case e.turn <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case e.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *entry) release() { <-e.turn }
+
+// Advance implements watermark.Store. A strictly higher (level, round) is
+// written durably (temp file, fsync, rename, fsync directory) before the
+// in-memory mark moves and before Advance returns. The digest must be 32
+// bytes.
+func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64, digest []byte) ([]byte, error) {
+	if len(digest) != 32 {
+		return nil, fmt.Errorf("watermark file %s: digest is %d bytes, want 32", id, len(digest))
+	}
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	e := s.entryFor(id)
+	if err := e.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("watermark file %s: %w", id, err)
+	}
+	defer e.release()
+	// Only turn holders change exists and mark, so reading them here
+	// without e.mu is safe.
+	if e.exists {
+		have := e.mark
+		if have.Level == level && have.Round == round && bytes.Equal(have.Digest, digest) {
+			return bytes.Clone(have.Signature), nil
+		}
+		if !watermark.Above(level, round, have.Level, have.Round) {
+			return nil, &watermark.RefusedError{ID: id, Have: cloneMark(have), Level: level, Round: round}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("watermark file %s: %w", id, err)
+	}
+	m := watermark.Mark{Level: level, Round: round, Digest: bytes.Clone(digest)}
+	if err := s.writeMark(e.base, encodeRecord(id, m, false)); err != nil {
+		return nil, fmt.Errorf("watermark file %s: %s: %w", s.dir, id, err)
+	}
+	e.mu.Lock()
+	e.exists, e.mark = true, m
+	e.mu.Unlock()
+	return nil, nil
+}
+
+// SetSignature implements watermark.Store. The signature is kept in memory
+// and written, without fsync, to a separate .sig file that is checked
+// against the mark when loaded; the mark file itself is never touched, so a
+// crash can lose the signature but never damage the mark.
+func (s *Store) SetSignature(ctx context.Context, id watermark.ID, level, round int64, digest, sig []byte) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	s.mu.Lock()
+	e := s.entries[id]
+	s.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	if err := e.acquire(ctx); err != nil {
+		return fmt.Errorf("watermark file %s: %w", id, err)
+	}
+	defer e.release()
+	if !e.exists || !sameMark(e.mark, level, round, digest) {
+		return nil
+	}
+	m := e.mark
+	m.Signature = bytes.Clone(sig)
+	e.mu.Lock()
+	e.mark = m
+	e.mu.Unlock()
+	// Best effort: an error here loses only the copy that survives a restart.
+	if err := s.step("sig"); err == nil {
+		_ = os.WriteFile(filepath.Join(s.dir, e.base+sigSuffix), encodeRecord(id, m, true), 0o600)
+	}
+	return nil
+}
+
+// Marks implements watermark.Store.
+func (s *Store) Marks(ctx context.Context) ([]watermark.Entry, error) {
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	s.mu.Lock()
+	ids := make([]watermark.ID, 0, len(s.entries))
+	es := make([]*entry, 0, len(s.entries))
+	for id, e := range s.entries {
+		ids = append(ids, id)
+		es = append(es, e)
+	}
+	s.mu.Unlock()
+	out := make([]watermark.Entry, 0, len(es))
+	for i, e := range es {
+		e.mu.Lock()
+		ok, m := e.exists, cloneMark(e.mark)
+		e.mu.Unlock()
+		if ok {
+			out = append(out, watermark.Entry{ID: ids[i], Mark: m})
+		}
+	}
+	return out, nil
+}
+
+// Set implements watermark.Store: the mark (with its signature, if any) is
+// written durably whatever the current mark is.
+func (s *Store) Set(ctx context.Context, id watermark.ID, m watermark.Mark) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	e := s.entryFor(id)
+	if err := e.acquire(ctx); err != nil {
+		return fmt.Errorf("watermark file %s: %w", id, err)
+	}
+	defer e.release()
+	m = cloneMark(m)
+	if err := s.writeMark(e.base, encodeRecord(id, m, true)); err != nil {
+		return fmt.Errorf("watermark file %s: %s: %w", s.dir, id, err)
+	}
+	// A signature file for an older mark no longer matches and is ignored
+	// at load; remove it anyway so the directory holds no stale signatures.
+	os.Remove(filepath.Join(s.dir, e.base+sigSuffix))
+	e.mu.Lock()
+	e.exists, e.mark = true, m
+	e.mu.Unlock()
+	return nil
+}
+
+// Ready implements watermark.Store: it creates, fsyncs and removes a probe
+// file in the directory.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	p := filepath.Join(s.dir, probePrefix+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("watermark file %s: %w: %w", s.dir, watermark.ErrUnavailable, err)
+	}
+	_, werr := f.Write([]byte("probe\n"))
+	serr := f.Sync()
+	cerr := f.Close()
+	rerr := os.Remove(p)
+	if err := errors.Join(werr, serr, cerr, rerr); err != nil {
+		return fmt.Errorf("watermark file %s: %w: %w", s.dir, watermark.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close waits for operations in flight and releases the directory.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return errors.Join(s.dirf.Close(), s.lock.Close())
+}
+
+// step lets tests make one I/O step fail.
+func (s *Store) step(name string) error {
+	if s.failAt != nil {
+		return s.failAt(name)
+	}
+	return nil
+}
+
+// writeMark makes data the durable contents of base+".mark": write
+// base+".tmp", fsync it, rename it over the mark, fsync the directory. Every
+// failure wraps ErrUnavailable. The caller holds the ID's turn, so the temp
+// name is not shared.
+func (s *Store) writeMark(base string, data []byte) (err error) {
+	tmp := filepath.Join(s.dir, base+tmpSuffix)
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w: %w", watermark.ErrUnavailable, err)
+		}
+	}()
+	if err := s.step("create"); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	renamed := false
+	defer func() {
+		if !renamed {
+			os.Remove(tmp)
+		}
+	}()
+	if err := s.step("write"); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := s.step("fsync"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := s.step("rename"); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, base+markSuffix)); err != nil {
+		return err
+	}
+	renamed = true
+	// If the directory fsync fails the new mark may or may not survive a
+	// crash; the caller leaves memory at the old mark and reports the store
+	// unavailable. Nothing was signed for the new mark, so either outcome
+	// on disk is safe.
+	if err := s.step("dirsync"); err != nil {
+		return err
+	}
+	if err := s.dirf.Sync(); err != nil {
+		return &fs.PathError{Op: "fsync", Path: s.dir, Err: err}
+	}
+	return nil
+}
+
+func cloneMark(m watermark.Mark) watermark.Mark {
+	m.Digest = bytes.Clone(m.Digest)
+	m.Signature = bytes.Clone(m.Signature)
+	return m
+}

@@ -1,0 +1,161 @@
+package file
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/keyward/keyward/watermark"
+)
+
+// On-disk layout. Each ID has one mark file, named from a hash of the ID so
+// that no key or chain string can reach outside the directory:
+//
+//	wm-<64 hex>.mark   the durable mark (written temp, fsync, rename, fsync dir)
+//	wm-<64 hex>.sig    the signature produced for that mark (best effort, no fsync)
+//	wm-<64 hex>.tmp    a mark being written (removed at open: it never took effect)
+//	.lock              flock held while a process has the store open
+//
+// A mark file is one JSON line followed by a line "sha256:<hex of the JSON
+// line>". The JSON names the ID in full, so the file name is only an index.
+const (
+	recordVersion = 1
+	namePrefix    = "wm-"
+	markSuffix    = ".mark"
+	sigSuffix     = ".sig"
+	tmpSuffix     = ".tmp"
+	lockName      = ".lock"
+	probePrefix   = ".probe-"
+	sumPrefix     = "sha256:"
+	maxRecordSize = 1 << 16
+)
+
+// errCorrupt marks a file that cannot be trusted.
+var errCorrupt = errors.New("corrupt watermark record")
+
+// record is the JSON body of a mark or signature file.
+type record struct {
+	V         int       `json:"v"`
+	ID        idJSON    `json:"id"`
+	Level     int64     `json:"level"`
+	Round     int64     `json:"round"`
+	Digest    hexBytes  `json:"digest"`
+	Signature *hexBytes `json:"signature,omitempty"`
+}
+
+type idJSON struct {
+	Key   string `json:"key"`
+	Chain string `json:"chain"`
+	Kind  byte   `json:"kind"`
+}
+
+// hexBytes is a byte slice written as a hex string (readable by operators).
+type hexBytes []byte
+
+func (h hexBytes) MarshalJSON() ([]byte, error) { return json.Marshal(hex.EncodeToString(h)) }
+
+func (h *hexBytes) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := hex.DecodeString(s)
+	if err != nil {
+		return err
+	}
+	*h = v
+	return nil
+}
+
+// baseName is the file name stem for id: "wm-" and the hex SHA-256 of a
+// length-prefixed encoding of the ID (unambiguous, fixed length, no path
+// characters whatever the key or chain contains).
+func baseName(id watermark.ID) string {
+	var b []byte
+	b = binary.AppendUvarint(b, uint64(len(id.Key)))
+	b = append(b, id.Key...)
+	b = binary.AppendUvarint(b, uint64(len(id.Chain)))
+	b = append(b, id.Chain...)
+	b = append(b, id.Kind)
+	sum := sha256.Sum256(b)
+	return namePrefix + hex.EncodeToString(sum[:])
+}
+
+// encodeRecord returns the file contents for id and m. When withSig is false
+// the signature is left out (mark files written by Advance carry none).
+func encodeRecord(id watermark.ID, m watermark.Mark, withSig bool) []byte {
+	r := record{
+		V:      recordVersion,
+		ID:     idJSON(id),
+		Level:  m.Level,
+		Round:  m.Round,
+		Digest: hexBytes(m.Digest),
+	}
+	if withSig && m.Signature != nil {
+		s := hexBytes(m.Signature)
+		r.Signature = &s
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		// Only strings, integers and hex strings: cannot fail.
+		panic(err)
+	}
+	sum := sha256.Sum256(body)
+	out := make([]byte, 0, len(body)+len(sumPrefix)+2*len(sum)+2)
+	out = append(out, body...)
+	out = append(out, '\n')
+	out = append(out, sumPrefix...)
+	out = hex.AppendEncode(out, sum[:])
+	out = append(out, '\n')
+	return out
+}
+
+// decodeRecord parses file contents written by encodeRecord. Anything else
+// (a bad checksum, unknown fields, trailing bytes, another version) is
+// errCorrupt.
+func decodeRecord(data []byte) (watermark.ID, watermark.Mark, error) {
+	var id watermark.ID
+	var m watermark.Mark
+	if len(data) > maxRecordSize {
+		return id, m, fmt.Errorf("%w: %d bytes", errCorrupt, len(data))
+	}
+	body, rest, ok := bytes.Cut(data, []byte{'\n'})
+	if !ok {
+		return id, m, fmt.Errorf("%w: no checksum line", errCorrupt)
+	}
+	want := sha256.Sum256(body)
+	line := append([]byte(sumPrefix), hex.AppendEncode(nil, want[:])...)
+	line = append(line, '\n')
+	if !bytes.Equal(rest, line) {
+		return id, m, fmt.Errorf("%w: checksum mismatch", errCorrupt)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var r record
+	if err := dec.Decode(&r); err != nil {
+		return id, m, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return id, m, fmt.Errorf("%w: trailing data", errCorrupt)
+	}
+	if r.V != recordVersion {
+		return id, m, fmt.Errorf("%w: version %d", errCorrupt, r.V)
+	}
+	id = watermark.ID(r.ID)
+	m = watermark.Mark{Level: r.Level, Round: r.Round, Digest: []byte(r.Digest)}
+	if m.Digest == nil {
+		m.Digest = []byte{}
+	}
+	if r.Signature != nil {
+		m.Signature = []byte(*r.Signature)
+		if m.Signature == nil {
+			m.Signature = []byte{}
+		}
+	}
+	return id, m, nil
+}
