@@ -131,7 +131,7 @@ func (s *Store) load() error {
 			sigs = append(sigs, name)
 		case strings.HasSuffix(name, markSuffix):
 			if !de.Type().IsRegular() {
-				return fmt.Errorf("%s: %w: not a regular file", name, errCorrupt)
+				return fmt.Errorf("%s: %w: not a regular file", name, ErrCorrupt)
 			}
 			data, err := os.ReadFile(filepath.Join(s.dir, name))
 			if err != nil {
@@ -143,11 +143,11 @@ func (s *Store) load() error {
 			}
 			base := baseName(id)
 			if base+markSuffix != name {
-				return fmt.Errorf("%s: %w: holds the mark of %s, which belongs in %s", name, errCorrupt, id, base+markSuffix)
+				return fmt.Errorf("%s: %w: holds the mark of %s, which belongs in %s", name, ErrCorrupt, id, base+markSuffix)
 			}
 			s.entries[id] = &entry{turn: make(chan struct{}, 1), base: base, exists: true, mark: m}
 		default:
-			return fmt.Errorf("%s: %w: unknown file in the watermark directory", name, errCorrupt)
+			return fmt.Errorf("%s: %w: unknown file in the watermark directory", name, ErrCorrupt)
 		}
 	}
 	// Signatures are best effort: one that is unreadable or belongs to

@@ -35,8 +35,9 @@ const (
 	maxRecordSize = 1 << 16
 )
 
-// errCorrupt marks a file that cannot be trusted.
-var errCorrupt = errors.New("corrupt watermark record")
+// ErrCorrupt: a file in the watermark directory cannot be trusted; Open
+// refuses to start rather than forget a mark. Fix or remove the file by hand.
+var ErrCorrupt = errors.New("corrupt watermark record")
 
 // record is the JSON body of a mark or signature file.
 type record struct {
@@ -117,34 +118,34 @@ func encodeRecord(id watermark.ID, m watermark.Mark, withSig bool) []byte {
 
 // decodeRecord parses file contents written by encodeRecord. Anything else
 // (a bad checksum, unknown fields, trailing bytes, another version) is
-// errCorrupt.
+// ErrCorrupt.
 func decodeRecord(data []byte) (watermark.ID, watermark.Mark, error) {
 	var id watermark.ID
 	var m watermark.Mark
 	if len(data) > maxRecordSize {
-		return id, m, fmt.Errorf("%w: %d bytes", errCorrupt, len(data))
+		return id, m, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(data))
 	}
 	body, rest, ok := bytes.Cut(data, []byte{'\n'})
 	if !ok {
-		return id, m, fmt.Errorf("%w: no checksum line", errCorrupt)
+		return id, m, fmt.Errorf("%w: no checksum line", ErrCorrupt)
 	}
 	want := sha256.Sum256(body)
 	line := append([]byte(sumPrefix), hex.AppendEncode(nil, want[:])...)
 	line = append(line, '\n')
 	if !bytes.Equal(rest, line) {
-		return id, m, fmt.Errorf("%w: checksum mismatch", errCorrupt)
+		return id, m, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	var r record
 	if err := dec.Decode(&r); err != nil {
-		return id, m, fmt.Errorf("%w: %v", errCorrupt, err)
+		return id, m, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return id, m, fmt.Errorf("%w: trailing data", errCorrupt)
+		return id, m, fmt.Errorf("%w: trailing data", ErrCorrupt)
 	}
 	if r.V != recordVersion {
-		return id, m, fmt.Errorf("%w: version %d", errCorrupt, r.V)
+		return id, m, fmt.Errorf("%w: version %d", ErrCorrupt, r.V)
 	}
 	id = watermark.ID(r.ID)
 	m = watermark.Mark{Level: r.Level, Round: r.Round, Digest: []byte(r.Digest)}
