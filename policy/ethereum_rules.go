@@ -12,6 +12,7 @@ type EthereumRules struct {
 	SignTypedData      bool                `yaml:"sign_typed_data"`     // eth_signTypedData*, account_signTypedData, data/typed
 	TypedDataDomains   []TypedDataDomain   `yaml:"typed_data_domains"`  // optional domain allow-list
 	SignAuthorizations bool                `yaml:"sign_authorizations"` // EIP-7702 authorizations (delegating the account's code)
+	SignCliqueHeaders  bool                `yaml:"sign_clique_headers"` // account_signData application/x-clique-header (proof-of-authority block seals)
 }
 
 // TypedDataDomain is one allowed EIP-712 domain; zero fields match anything.

@@ -17,7 +17,3 @@ type Tezos struct{}
 func CompileTezos(r *TezosRules) (*Tezos, error) { return &Tezos{}, nil }
 func (p *Tezos) Check(req *tezos.Request) error  { return nil }
 func (p *Tezos) Allows(kind tezos.Kind) bool     { return true }
-
-type Ethereum struct{}
-
-func CompileEthereum(r *EthereumRules) (*Ethereum, error) { return &Ethereum{}, nil }
