@@ -1,0 +1,564 @@
+package tezos
+
+// Binary layouts follow the octez-codec description of protocol Tallinn
+// (proto_024_PtTALLiN, unchanged from Seoul for operations and block headers).
+
+// pkh reads a 21-byte public key hash (tag ‖ 20 bytes) and returns its base58 form.
+func (r *reader) pkh(what string) string {
+	tag := r.u8(what + " tag")
+	h := r.bytes(20, what)
+	if !r.ok() {
+		return ""
+	}
+	switch tag {
+	case 0:
+		return B58Encode(PrefixTz1, h)
+	case 1:
+		return B58Encode(PrefixTz2, h)
+	case 2:
+		return B58Encode(PrefixTz3, h)
+	case 3:
+		return B58Encode(PrefixTz4, h)
+	}
+	r.off -= 21
+	r.fail("unknown public key hash tag %d in %s", tag, what)
+	return ""
+}
+
+// skipPKH checks a 21-byte public key hash without encoding it.
+func (r *reader) skipPKH(what string) {
+	tag := r.u8(what + " tag")
+	r.skip(20, what)
+	if r.ok() && tag > 3 {
+		r.off -= 21
+		r.fail("unknown public key hash tag %d in %s", tag, what)
+	}
+}
+
+// publicKey checks a tagged public key.
+func (r *reader) publicKey(what string) {
+	tag := r.u8(what + " tag")
+	if !r.ok() {
+		return
+	}
+	switch tag {
+	case 0:
+		r.skip(32, what)
+	case 1, 2:
+		r.skip(33, what)
+	case 3:
+		r.skip(48, what)
+	default:
+		r.off--
+		r.fail("unknown public key tag %d in %s", tag, what)
+	}
+}
+
+// contract reads a 22-byte contract id (implicit or originated) and returns its base58 form.
+func (r *reader) contract(what string) string {
+	start := r.off
+	tag := r.u8(what + " tag")
+	if !r.ok() {
+		return ""
+	}
+	switch tag {
+	case 0:
+		return r.pkh(what)
+	case 1:
+		h := r.bytes(20, what)
+		pad := r.u8(what + " padding")
+		if !r.ok() {
+			return ""
+		}
+		if pad != 0 {
+			r.off--
+			r.fail("non-zero padding in %s", what)
+			return ""
+		}
+		return B58Encode(PrefixKT1, h)
+	}
+	r.off = start
+	r.fail("unknown contract tag %d in %s", tag, what)
+	return ""
+}
+
+// entrypoint names of the tagged cases of alpha.entrypoint.
+var entrypointNames = [...]string{"default", "root", "do", "set_delegate", "remove_delegate", "deposit", "stake", "unstake", "finalize_unstake", "set_delegate_parameters"}
+
+func (r *reader) entrypoint() string {
+	tag := r.u8("entrypoint tag")
+	if !r.ok() {
+		return ""
+	}
+	if int(tag) < len(entrypointNames) {
+		return entrypointNames[tag]
+	}
+	if tag != 255 {
+		r.off--
+		r.fail("unknown entrypoint tag %d", tag)
+		return ""
+	}
+	n := int(r.u8("entrypoint length"))
+	name := r.bytes(n, "entrypoint name")
+	if !r.ok() {
+		return ""
+	}
+	if n == 0 || n > 31 {
+		r.off -= n + 1
+		r.fail("entrypoint name of %d bytes", n)
+		return ""
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '%' || c == '@') {
+			r.off -= n
+			r.fail("invalid character %q in entrypoint name", c)
+			return ""
+		}
+	}
+	return string(name)
+}
+
+// consensusContent reads the body of a consensus content whose tag was
+// read, returning its level and round (both must be non-negative).
+func consensusContent(r *reader, tag byte) (level, round int32) {
+	if tag != tagBLSPreattestation && tag != tagBLSAttestation {
+		r.u16("slot")
+	}
+	level = r.i32("level")
+	round = r.i32("round")
+	r.skip(32, "block payload hash")
+	if tag == tagAttestationWithDAL {
+		r.zarith("DAL attestation", true, false)
+	}
+	if r.ok() && (level < 0 || round < 0) {
+		r.fail("negative level %d or round %d", level, round)
+	}
+	return level, round
+}
+
+// inlinedConsensus reads an inlined consensus operation (branch, one
+// consensus content, signature) that fills the current limit.
+func inlinedConsensus(r *reader) {
+	r.skip(32, "inlined operation branch")
+	tag := r.u8("inlined operation tag")
+	if !r.ok() {
+		return
+	}
+	switch tag {
+	case tagPreattestation, tagAttestation, tagAttestationWithDAL:
+		consensusContent(r, tag)
+	case tagPreattestationsAggregate, tagAttestationsAggregate:
+		aggregate(r, tag)
+	default:
+		r.off--
+		r.fail("operation tag %d not allowed in an inlined consensus operation", tag)
+		return
+	}
+	// The signature takes the rest of the field.
+	r.skip(r.left(), "inlined operation signature")
+}
+
+// aggregate reads the body of a (pre)attestations aggregate.
+func aggregate(r *reader, tag byte) {
+	r.skip(40, "aggregate consensus content")
+	r.dyn("aggregate committee", func() {
+		for r.ok() && r.left() > 0 {
+			r.u16("committee slot")
+			if tag == tagAttestationsAggregate && r.bool("DAL attestation presence") {
+				r.zarith("DAL attestation", true, false)
+			}
+		}
+	})
+}
+
+// parseBlockHeader reads a shell header and the Tenderbake protocol data
+// (without signature unless signed), filling req's level and round when req
+// is not nil.
+func parseBlockHeader(r *reader, req *Request, signed bool) {
+	level := r.i32("level")
+	r.u8("proto")
+	r.skip(32, "predecessor")
+	r.i64("timestamp")
+	r.u8("validation pass")
+	r.skip(32, "operations hash")
+	round := fitness(r)
+	r.skip(32, "context")
+	// Protocol data.
+	r.skip(32, "payload hash")
+	r.i32("payload round")
+	r.skip(8, "proof of work nonce")
+	if r.bool("seed nonce hash presence") {
+		r.skip(32, "seed nonce hash")
+	}
+	votes := r.u8("per block votes")
+	if r.ok() {
+		switch votes {
+		case 0, 1, 2, 4, 5, 6, 8, 9, 10:
+		default:
+			r.off--
+			r.fail("invalid per block votes %d", votes)
+		}
+	}
+	if signed {
+		r.skip(r.left(), "block signature")
+	}
+	if r.ok() && level < 0 {
+		r.fail("negative block level %d", level)
+	}
+	if req != nil && r.ok() {
+		req.Level, req.Round = int64(level), round
+	}
+}
+
+// fitness reads a Tenderbake fitness (version 2: level, locked round,
+// -predecessor round - 1, round) and returns its round.
+func fitness(r *reader) int64 {
+	var round int64
+	r.dyn("fitness", func() {
+		var elems [5][]byte
+		n := 0
+		for r.ok() && r.left() > 0 {
+			e := r.dynBytes("fitness element")
+			if !r.ok() {
+				return
+			}
+			if n == len(elems) {
+				r.fail("more than %d fitness elements", len(elems))
+				return
+			}
+			elems[n] = e
+			n++
+		}
+		if n != 5 || len(elems[0]) != 1 || elems[0][0] != 2 || len(elems[1]) != 4 ||
+			(len(elems[2]) != 0 && len(elems[2]) != 4) || len(elems[3]) != 4 || len(elems[4]) != 4 {
+			r.fail("not a Tenderbake (version 2) fitness")
+			return
+		}
+		e := elems[4]
+		v := int32(uint32(e[0])<<24 | uint32(e[1])<<16 | uint32(e[2])<<8 | uint32(e[3]))
+		if v < 0 {
+			r.fail("negative fitness round %d", v)
+			return
+		}
+		round = int64(v)
+	})
+	return round
+}
+
+// managerHeader reads source, fee, counter, gas limit and storage limit.
+func managerHeader(r *reader, op *Operation) {
+	op.Source = r.pkh("source")
+	op.Fee = r.zarith("fee", false, true)
+	r.zarith("counter", false, false)
+	r.zarith("gas limit", false, false)
+	r.zarith("storage limit", false, false)
+}
+
+// blsProof reads the optional BLS proof of possession of reveal and key updates.
+func blsProof(r *reader) {
+	if r.bool("proof presence") {
+		if n := r.dynLen("proof"); r.ok() && n != 96 {
+			r.fail("BLS proof of %d bytes, want 96", n)
+		} else {
+			r.skip(96, "proof")
+		}
+	}
+}
+
+// parseContent reads one operation content into op.
+func parseContent(r *reader, op *Operation) {
+	start := r.off
+	tag := r.u8("operation tag")
+	if !r.ok() {
+		return
+	}
+	name := opKindName(tag)
+	if name == "" || tag == tagBLSPreattestation || tag == tagBLSAttestation {
+		r.off = start
+		r.fail("unknown operation tag %d", tag)
+		return
+	}
+	op.Tag, op.Kind = tag, name
+	switch tag {
+	case tagSeedNonceRevelation:
+		r.i32("level")
+		r.skip(32, "nonce")
+	case tagDoubleConsensusEvidence:
+		r.u16("slot")
+		r.dyn("op1", func() { inlinedConsensus(r) })
+		r.dyn("op2", func() { inlinedConsensus(r) })
+	case tagDoubleBakingEvidence:
+		r.dyn("bh1", func() { parseBlockHeader(r, nil, true) })
+		r.dyn("bh2", func() { parseBlockHeader(r, nil, true) })
+	case tagActivateAccount:
+		r.skip(20, "pkh")
+		r.skip(20, "secret")
+	case tagProposals:
+		op.Source = r.pkh("source")
+		r.i32("period")
+		n := r.dynLen("proposals")
+		if r.ok() && (n%32 != 0 || n > 20*32) {
+			r.fail("proposals list of %d bytes", n)
+		}
+		r.skip(n, "proposals")
+	case tagBallot:
+		op.Source = r.pkh("source")
+		r.i32("period")
+		r.skip(32, "proposal")
+		if b := r.u8("ballot"); r.ok() && b > 2 {
+			r.off--
+			r.fail("invalid ballot %d", b)
+		}
+	case tagVDFRevelation:
+		r.skip(200, "VDF solution")
+	case tagDrainDelegate:
+		r.skipPKH("consensus key")
+		op.Source = r.pkh("delegate")
+		op.Destination = r.pkh("destination")
+	case tagFailingNoop:
+		r.dynBytes("arbitrary")
+	case tagPreattestation, tagAttestation, tagAttestationWithDAL:
+		consensusContent(r, tag)
+	case tagDALEntrapmentEvidence:
+		r.dyn("attestation", func() { inlinedConsensus(r) })
+		r.u16("consensus slot")
+		r.u8("slot index")
+		r.int31("shard index")
+		r.dynBytes("shard")
+		r.skip(48, "shard proof")
+	case tagPreattestationsAggregate, tagAttestationsAggregate:
+		aggregate(r, tag)
+	case tagSignaturePrefix:
+		if t := r.u8("signature prefix tag"); r.ok() && t != 3 {
+			r.off--
+			r.fail("unknown signature prefix tag %d", t)
+		}
+		r.skip(32, "signature prefix")
+	default:
+		managerHeader(r, op)
+		parseManager(r, op, tag)
+	}
+}
+
+func parseManager(r *reader, op *Operation, tag byte) {
+	switch tag {
+	case tagReveal:
+		r.publicKey("public key")
+		blsProof(r)
+	case tagTransaction:
+		op.Amount = r.zarith("amount", false, true)
+		op.Destination = r.contract("destination")
+		op.Entrypoint = "default"
+		if r.bool("parameters presence") {
+			op.Entrypoint = r.entrypoint()
+			r.dynBytes("parameters")
+		}
+		if r.ok() && op.Destination == op.Source && stakingEntrypoints[op.Entrypoint] {
+			op.Kind = op.Entrypoint
+		}
+	case tagOrigination:
+		op.Amount = r.zarith("balance", false, true)
+		if r.bool("delegate presence") {
+			r.skipPKH("delegate")
+		}
+		r.dynBytes("code")
+		r.dynBytes("storage")
+	case tagDelegation:
+		if r.bool("delegate presence") {
+			r.skipPKH("delegate")
+		}
+	case tagRegisterGlobalConstant:
+		r.dynBytes("value")
+	case tagSetDepositsLimit:
+		if r.bool("limit presence") {
+			r.zarith("limit", false, false)
+		}
+	case tagIncreasePaidStorage:
+		r.zarith("amount", true, false)
+		if t := r.u8("destination tag"); r.ok() && t != 1 {
+			r.off--
+			r.fail("increase_paid_storage destination is not an originated contract")
+		}
+		r.skip(20, "destination")
+		if p := r.u8("destination padding"); r.ok() && p != 0 {
+			r.off--
+			r.fail("non-zero padding in destination")
+		}
+	case tagUpdateConsensusKey, tagUpdateCompanionKey:
+		r.publicKey("public key")
+		blsProof(r)
+	case tagTransferTicket:
+		r.dynBytes("ticket contents")
+		r.dynBytes("ticket type")
+		r.contract("ticketer")
+		op.Amount = r.zarith("ticket amount", false, true)
+		op.Destination = r.contract("destination")
+		op.Entrypoint = string(r.dynBytes("entrypoint"))
+	case tagSrOriginate:
+		if k := r.u8("PVM kind"); r.ok() && k > 2 {
+			r.off--
+			r.fail("unknown PVM kind %d", k)
+		}
+		r.dynBytes("kernel")
+		r.dynBytes("parameters type")
+		if r.bool("whitelist presence") {
+			r.dyn("whitelist", func() {
+				for r.ok() && r.left() > 0 {
+					r.skipPKH("whitelisted key")
+				}
+			})
+		}
+	case tagSrAddMessages:
+		r.dyn("messages", func() {
+			for r.ok() && r.left() > 0 {
+				r.dynBytes("message")
+			}
+		})
+	case tagSrCement:
+		r.skip(20, "rollup")
+	case tagSrPublish:
+		r.skip(20, "rollup")
+		r.skip(76, "commitment")
+	case tagSrRefute:
+		r.skip(20, "rollup")
+		r.skipPKH("opponent")
+		refutation(r)
+	case tagSrTimeout:
+		r.skip(20, "rollup")
+		r.skipPKH("staker alice")
+		r.skipPKH("staker bob")
+	case tagSrExecuteOutboxMessage:
+		r.skip(20, "rollup")
+		r.skip(32, "cemented commitment")
+		r.dynBytes("output proof")
+	case tagSrRecoverBond:
+		r.skip(20, "rollup")
+		r.skipPKH("staker")
+	case tagDALPublishCommitment:
+		r.skip(145, "slot header")
+	case tagZkOrigination:
+		r.dynBytes("public parameters")
+		r.dyn("circuits info", func() {
+			for r.ok() && r.left() > 0 {
+				r.dynBytes("circuit name")
+				if f := r.u8("circuit flag"); r.ok() && f > 2 {
+					r.off--
+					r.fail("unknown circuit flag %d", f)
+				}
+			}
+		})
+		r.dynBytes("init state")
+		r.int31("nb_ops")
+	case tagZkPublish:
+		r.skip(20, "zk rollup")
+		r.dyn("zk operations", func() {
+			for r.ok() && r.left() > 0 {
+				zkOperation(r)
+			}
+		})
+	case tagZkUpdate:
+		r.skip(20, "zk rollup")
+		r.dyn("pending pis", func() {
+			for r.ok() && r.left() > 0 {
+				r.dynBytes("pi name")
+				r.dynBytes("new state")
+				r.skip(32, "fee")
+				r.bool("exit validity")
+			}
+		})
+		r.dyn("private pis", func() {
+			for r.ok() && r.left() > 0 {
+				r.dynBytes("pi name")
+				r.dynBytes("new state")
+				r.skip(32, "fee")
+			}
+		})
+		r.dynBytes("fee pi")
+		r.dynBytes("proof")
+	default:
+		r.fail("unknown operation tag %d", tag)
+	}
+}
+
+// zkOperation reads one (operation, optional ticket) pair of zk_rollup_publish.
+func zkOperation(r *reader) {
+	r.int31("op code")
+	r.skip(32, "ticket id")
+	r.zarith("price amount", true, false)
+	r.skipPKH("l1 destination")
+	r.skip(20, "rollup id")
+	r.dynBytes("payload")
+	switch t := r.u8("ticket option"); {
+	case !r.ok():
+	case t == 0:
+	case t == 1:
+		r.skipMicheline("ticket contents")
+		r.skipMicheline("ticket type")
+		r.contract("ticketer")
+	default:
+		r.off--
+		r.fail("invalid option tag %d", t)
+	}
+}
+
+// refutation reads a smart rollup refutation (start or move).
+func refutation(r *reader) {
+	switch t := r.u8("refutation tag"); {
+	case !r.ok():
+	case t == 0:
+		r.skip(64, "commitment hashes")
+	case t == 1:
+		r.zarith("choice", false, false)
+		switch s := r.u8("step tag"); {
+		case !r.ok():
+		case s == 0:
+			r.dyn("dissection", func() {
+				for r.ok() && r.left() > 0 {
+					if r.bool("state presence") {
+						r.skip(32, "state")
+					}
+					r.zarith("tick", false, false)
+				}
+			})
+		case s == 1:
+			r.dynBytes("pvm step")
+			if r.bool("input proof presence") {
+				inputProof(r)
+			}
+		default:
+			r.off--
+			r.fail("unknown refutation step tag %d", s)
+		}
+	default:
+		r.off--
+		r.fail("unknown refutation tag %d", t)
+	}
+}
+
+func inputProof(r *reader) {
+	switch t := r.u8("input proof tag"); {
+	case !r.ok():
+	case t == 0:
+		r.i32("level")
+		r.zarith("message counter", false, false)
+		r.dynBytes("serialized proof")
+	case t == 1:
+		switch p := r.u8("reveal proof tag"); {
+		case !r.ok():
+		case p == 0:
+			n := int(r.u16("raw data length"))
+			r.skip(n, "raw data")
+		case p == 1, p == 3:
+		case p == 2:
+			r.skip(7, "DAL page id")
+			r.dynBytes("DAL proof")
+		default:
+			r.off--
+			r.fail("unknown reveal proof tag %d", p)
+		}
+	case t == 2:
+	default:
+		r.off--
+		r.fail("unknown input proof tag %d", t)
+	}
+}
