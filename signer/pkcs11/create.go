@@ -109,5 +109,9 @@ func CreateKey(ctx context.Context, refStr string, c signer.Curve) (signer.Key, 
 		return nil, fmt.Errorf("pkcs11 %s: token %q: C_GenerateKeyPair: %w", r.redacted, label, err)
 	}
 	r.id, r.hasID = id, true
-	return openKey(ctx, r)
+	k, err := openKey(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
 }

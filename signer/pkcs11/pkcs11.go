@@ -44,7 +44,11 @@ func (backend) Open(ctx context.Context, u *signer.URI) (signer.Key, error) {
 	if err := r.loadPIN(); err != nil {
 		return nil, err
 	}
-	return openKey(ctx, r)
+	k, err := openKey(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // module is one loaded and initialized PKCS#11 library, shared by every key on it.
@@ -362,7 +366,7 @@ func (k *Key) drop(s *session, cause error) {
 	if !sessionGone(cause) {
 		_ = k.mod.ctx.CloseSession(s.h)
 	}
-	if errors.Is(cause, p11.Error(p11.CKR_KEY_HANDLE_INVALID)) || errors.Is(cause, p11.Error(p11.CKR_OBJECT_HANDLE_INVALID)) {
+	if staleHandle(cause) {
 		k.priv.Store(0)
 	}
 	slog.Warn("pkcs11 session dropped", "token", k.token, "object", k.object, "err", cause)
@@ -426,11 +430,22 @@ func (k *Key) signOn(s *session, digest []byte) ([]byte, error) {
 	if testHookBeforeSign != nil {
 		testHookBeforeSign(k, s.h)
 	}
+	mech := []*p11.Mechanism{p11.NewMechanism(k.mech, nil)}
 	obj, err := k.privateHandle(s)
 	if err != nil {
 		return nil, err
 	}
-	if err := k.mod.ctx.SignInit(s.h, []*p11.Mechanism{p11.NewMechanism(k.mech, nil)}, obj); err != nil {
+	err = k.mod.ctx.SignInit(s.h, mech, obj)
+	if staleHandle(err) {
+		// Handles of private objects die with the login state (when every
+		// session of the token closed); find the key again once.
+		k.priv.CompareAndSwap(uint64(obj), 0)
+		if obj, err = k.privateHandle(s); err != nil {
+			return nil, err
+		}
+		err = k.mod.ctx.SignInit(s.h, mech, obj)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("C_SignInit: %w", err)
 	}
 	sig, err := k.mod.ctx.Sign(s.h, digest)
@@ -438,6 +453,10 @@ func (k *Key) signOn(s *session, digest []byte) ([]byte, error) {
 		return nil, fmt.Errorf("C_Sign: %w", err)
 	}
 	return sig, nil
+}
+
+func staleHandle(err error) bool {
+	return errors.Is(err, p11.Error(p11.CKR_KEY_HANDLE_INVALID)) || errors.Is(err, p11.Error(p11.CKR_OBJECT_HANDLE_INVALID))
 }
 
 // testHookBeforeSign, when set by a test, runs on the session about to sign.

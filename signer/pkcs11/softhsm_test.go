@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	p11 "github.com/miekg/pkcs11"
 
 	"github.com/keyward/keyward/internal/testutil"
 	"github.com/keyward/keyward/signer"
@@ -93,21 +93,55 @@ func setupSoftHSM(t testing.TB) {
 	}
 }
 
-// newToken initializes a fresh token and returns its label.
+// newToken initializes a fresh token in the shared token directory and
+// returns its label. SoftHSM does not rescan its directory after
+// C_Initialize, so tokens are initialized in-process (C_InitToken on the free
+// slot SoftHSM always offers, then C_InitPIN), as softhsm2-util would.
 func newToken(t testing.TB) string {
 	t.Helper()
 	setupSoftHSM(t)
 	tokenMu.Lock()
+	defer tokenMu.Unlock()
 	tokenSeq++
 	label := fmt.Sprintf("kw%d-%s", tokenSeq, strings.NewReplacer("/", "-", "_", "").Replace(t.Name()))
-	tokenMu.Unlock()
 	if len(label) > 32 {
 		label = label[:32]
 	}
-	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", label, "--pin", testPIN, "--so-pin", testSOPIN)
-	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+hsmConf)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
+	m, err := loadModule(hsmModule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots, err := m.ctx.GetSlotList(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := -1
+	for _, s := range slots {
+		ti, err := m.ctx.GetTokenInfo(s)
+		if err == nil && ti.Flags&p11.CKF_TOKEN_INITIALIZED == 0 {
+			free = int(s)
+			break
+		}
+	}
+	if free < 0 {
+		t.Fatal("SoftHSM offers no free slot")
+	}
+	if err := m.ctx.InitToken(uint(free), testSOPIN, label); err != nil {
+		t.Fatalf("C_InitToken: %v", err)
+	}
+	h, err := m.ctx.OpenSession(uint(free), p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.ctx.CloseSession(h)
+	if err := m.ctx.Login(h, p11.CKU_SO, testSOPIN); err != nil {
+		t.Fatalf("SO login: %v", err)
+	}
+	if err := m.ctx.InitPIN(h, testPIN); err != nil {
+		t.Fatalf("C_InitPIN: %v", err)
+	}
+	if err := m.ctx.Logout(h); err != nil {
+		t.Fatal(err)
 	}
 	return label
 }
@@ -205,3 +239,358 @@ func TestCreateKey_SignsVerifiableLowSSignaturesOnEveryCurve(t *testing.T) {
 		})
 	}
 }
+
+func TestCreateKey_PrivateKeyIsSensitiveAndNotExtractable(t *testing.T) {
+	token := newToken(t)
+	ctx := context.Background()
+	k, err := CreateKey(ctx, keyRef(token, "guarded", ""), signer.Secp256k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.(signer.Closer).Close()
+	pk := k.(*Key)
+	s, err := pk.acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pk.release(s)
+	attrs, err := pk.mod.ctx.GetAttributeValue(s.h, p11.ObjectHandle(pk.priv.Load()), []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_TOKEN, nil), p11.NewAttribute(p11.CKA_SENSITIVE, nil),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, nil), p11.NewAttribute(p11.CKA_SIGN, nil), p11.NewAttribute(p11.CKA_ID, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{1, 1, 0, 1}
+	for i, w := range want {
+		if len(attrs[i].Value) != 1 || attrs[i].Value[0] != w {
+			t.Errorf("attribute 0x%x = %v, want %d", attrs[i].Type, attrs[i].Value, w)
+		}
+	}
+	if n := len(attrs[4].Value); n < 8 || n > 16 {
+		t.Errorf("CKA_ID is %d bytes, want 8..16", n)
+	}
+	// The private value cannot be read.
+	if _, err := pk.mod.ctx.GetAttributeValue(s.h, p11.ObjectHandle(pk.priv.Load()),
+		[]*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)}); err == nil {
+		t.Error("CKA_VALUE of the private key is readable")
+	}
+}
+
+func TestCreateKey_RefusesExistingLabelOrID(t *testing.T) {
+	token := newToken(t)
+	ctx := context.Background()
+	k, err := CreateKey(ctx, keyRef(token, "taken", "")+"", signer.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.(signer.Closer).Close()
+	withID := "pkcs11:token=" + url.PathEscape(token) + ";object=fresh;id=%01%02?module-path=" + hsmModule + "&pin-value=" + testPIN
+	k, err = CreateKey(ctx, withID, signer.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.(signer.Closer).Close()
+	for name, ref := range map[string]string{
+		"same label": keyRef(token, "taken", ""),
+		"same id":    "pkcs11:token=" + url.PathEscape(token) + ";object=other;id=%01%02?module-path=" + hsmModule + "&pin-value=" + testPIN,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := CreateKey(ctx, ref, signer.Secp256k1); !errors.Is(err, ErrKeyExists) {
+				t.Fatalf("err = %v, want ErrKeyExists", err)
+			}
+		})
+	}
+	// The key created with an explicit id opens by id alone.
+	byID := "pkcs11:token=" + url.PathEscape(token) + ";id=%01%02?module-path=" + hsmModule + "&pin-value=" + testPIN
+	k, err = signer.Open(ctx, byID)
+	if err != nil {
+		t.Fatalf("open by id: %v", err)
+	}
+	defer k.(signer.Closer).Close()
+	if k.PublicKey().Curve != signer.Ed25519 {
+		t.Fatalf("curve %v", k.PublicKey().Curve)
+	}
+}
+
+func writePINFile(t *testing.T, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(p, []byte(testPIN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestOpen_StartupErrorsNameTheCause(t *testing.T) {
+	token := newToken(t)
+	ctx := context.Background()
+	k, err := CreateKey(ctx, keyRef(token, "present", ""), signer.Secp256k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.(signer.Closer).Close()
+	base := "pkcs11:token=" + url.PathEscape(token) + ";object=present?module-path=" + hsmModule
+	tests := []struct {
+		name string
+		ref  string
+		want error
+	}{
+		{"wrong PIN", base + "&pin-value=9999", ErrLogin},
+		{"missing token", "pkcs11:token=no-such-token;object=present?module-path=" + hsmModule + "&pin-value=" + testPIN, ErrTokenNotFound},
+		{"missing object", "pkcs11:token=" + url.PathEscape(token) + ";object=absent?module-path=" + hsmModule + "&pin-value=" + testPIN, ErrKeyNotFound},
+		{"world-readable PIN file", base + "&pin-source=" + writePINFile(t, 0o604), ErrPINFileMode},
+		{"group-readable PIN file", base + "&pin-source=" + writePINFile(t, 0o640), ErrPINFileMode},
+		{"missing module", "pkcs11:token=x;object=y?module-path=/nonexistent/libnone.so&pin-value=1", ErrModule},
+		{"unknown attribute", base + "&pin-value=" + testPIN + "&slot=1", ErrBadRef},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k, err := signer.Open(ctx, tt.ref)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if k != nil {
+				t.Fatal("key returned with an error")
+			}
+			if strings.Contains(err.Error(), "pin-value="+testPIN) || strings.Contains(err.Error(), "9999") {
+				t.Fatalf("error leaks the PIN: %v", err)
+			}
+		})
+	}
+	t.Run("owner-only PIN file opens", func(t *testing.T) {
+		k, err := signer.Open(ctx, base+"&pin-source="+writePINFile(t, 0o600))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.(signer.Closer).Close()
+	})
+}
+
+func TestOpen_RefusesUnsupportedCurve(t *testing.T) {
+	token := newToken(t)
+	setupSoftHSM(t)
+	m, err := loadModule(hsmModule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, _, err := m.findSlot(&ref{token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := m.openSession(slot, p11.CKF_RW_SESSION, testPIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.ctx.CloseSession(h)
+	p384 := []byte{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22} // secp384r1
+	_, _, err = m.ctx.GenerateKeyPair(h, []*p11.Mechanism{p11.NewMechanism(p11.CKM_EC_KEY_PAIR_GEN, nil)},
+		[]*p11.Attribute{p11.NewAttribute(p11.CKA_TOKEN, true), p11.NewAttribute(p11.CKA_EC_PARAMS, p384),
+			p11.NewAttribute(p11.CKA_LABEL, "p384"), p11.NewAttribute(p11.CKA_ID, []byte{9})},
+		[]*p11.Attribute{p11.NewAttribute(p11.CKA_TOKEN, true), p11.NewAttribute(p11.CKA_SIGN, true),
+			p11.NewAttribute(p11.CKA_LABEL, "p384"), p11.NewAttribute(p11.CKA_ID, []byte{9})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signer.Open(context.Background(), keyRef(token, "p384", "")); !errors.Is(err, ErrUnsupportedKey) {
+		t.Fatalf("err = %v, want ErrUnsupportedKey", err)
+	}
+}
+
+func TestOpen_KeysShareOneModule(t *testing.T) {
+	token := newToken(t)
+	ctx := context.Background()
+	a, err := CreateKey(ctx, keyRef(token, "a", ""), signer.Secp256k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.(signer.Closer).Close()
+	b, err := CreateKey(ctx, keyRef(token, "b", ""), signer.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.(signer.Closer).Close()
+	if a.(*Key).mod != b.(*Key).mod {
+		t.Fatal("two keys on one module path loaded it twice")
+	}
+}
+
+func TestSign_ConcurrentSignersOverAPoolOfFour(t *testing.T) {
+	token := newToken(t)
+	ctx := context.Background()
+	for _, c := range allCurves {
+		t.Run(c.String(), func(t *testing.T) {
+			k, err := CreateKey(ctx, keyRef(token, "conc-"+c.String(), "pool-size=4"), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.(signer.Closer).Close()
+			if n := cap(k.(*Key).sessions); n != 4 {
+				t.Fatalf("pool of %d sessions, want 4", n)
+			}
+			const signers, each = 64, 8
+			var wg sync.WaitGroup
+			errs := make(chan error, signers*each)
+			for i := 0; i < signers; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := 0; j < each; j++ {
+						d := make([]byte, 32)
+						rand.Read(d)
+						sig, err := signer.SignDigest(ctx, k, d)
+						if err != nil {
+							errs <- err
+							continue
+						}
+						if !signer.Verify(k.PublicKey(), d, sig) {
+							errs <- errors.New("invalid signature")
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestSign_SessionInvalidatedUnderLoadFailsOnlyThatRequest(t *testing.T) {
+	token := newToken(t)
+	ctx := context.Background()
+	k, err := CreateKey(ctx, keyRef(token, "flaky", "pool-size=4"), signer.Secp256k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.(signer.Closer).Close()
+	pk := k.(*Key)
+
+	// Close one pooled session behind the pool's back, once, under load.
+	var once sync.Once
+	var closed p11.SessionHandle
+	testHookBeforeSign = func(kk *Key, h p11.SessionHandle) {
+		once.Do(func() {
+			closed = h
+			if err := kk.mod.ctx.CloseSession(h); err != nil {
+				t.Errorf("closing session behind the pool: %v", err)
+			}
+		})
+	}
+	const workers, each = 16, 16
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []error
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < each; j++ {
+				d := make([]byte, 32)
+				rand.Read(d)
+				if _, err := signer.SignDigest(ctx, k, d); err != nil {
+					mu.Lock()
+					failures = append(failures, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	testHookBeforeSign = nil
+	if closed == 0 {
+		t.Fatal("hook never ran")
+	}
+	if len(failures) != 1 {
+		t.Fatalf("%d failed requests, want exactly 1: %v", len(failures), failures)
+	}
+	if !errors.Is(failures[0], signer.ErrUnavailable) || !errors.Is(failures[0], p11.Error(p11.CKR_SESSION_HANDLE_INVALID)) {
+		t.Fatalf("failure %v does not wrap ErrUnavailable and CKR_SESSION_HANDLE_INVALID", failures[0])
+	}
+	if !strings.Contains(failures[0].Error(), token) {
+		t.Fatalf("failure %v does not name the token", failures[0])
+	}
+	// The pool healed: every following request succeeds and Ready says so.
+	for i := 0; i < 32; i++ {
+		if _, err := signer.SignDigest(ctx, k, digest(t)); err != nil {
+			t.Fatalf("after the invalidated session: %v", err)
+		}
+	}
+	if err := pk.Ready(ctx); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+}
+
+func TestReady_ReplacesASessionClosedBehindThePool(t *testing.T) {
+	token := newToken(t)
+	ctx := context.Background()
+	k, err := CreateKey(ctx, keyRef(token, "ready", "pool-size=1"), signer.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.(signer.Closer).Close()
+	pk := k.(*Key)
+	s, err := pk.acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk.mod.ctx.CloseSession(s.h)
+	pk.release(s)
+	if err := pk.Ready(ctx); !errors.Is(err, signer.ErrUnavailable) {
+		t.Fatalf("Ready on a dead session = %v, want ErrUnavailable", err)
+	}
+	if err := pk.Ready(ctx); err != nil {
+		t.Fatalf("Ready after replacement: %v", err)
+	}
+	if _, err := signer.SignDigest(ctx, k, digest(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSign_AfterCloseFailsWithUnavailable(t *testing.T) {
+	token := newToken(t)
+	ctx := context.Background()
+	k, err := CreateKey(ctx, keyRef(token, "closing", ""), signer.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.(signer.Closer).Close()
+	k.(signer.Closer).Close()
+	if _, err := k.Sign(ctx, digest(t)); !errors.Is(err, signer.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+}
+
+// benchmarkSign measures Key.Sign throughput from 4 goroutines per CPU
+// through a pool of the given size, for each curve.
+func benchmarkSign(b *testing.B, pool int) {
+	token := newToken(b)
+	ctx := context.Background()
+	for _, c := range allCurves {
+		b.Run(c.String(), func(b *testing.B) {
+			k, err := CreateKey(ctx, keyRef(token, fmt.Sprintf("bench-%v-%d", c, b.N), fmt.Sprintf("pool-size=%d", pool)), c)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer k.(signer.Closer).Close()
+			d := digest(b)
+			b.SetParallelism(4)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := k.Sign(ctx, d); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkSign_Pool1(b *testing.B) { benchmarkSign(b, 1) }
+func BenchmarkSign_Pool4(b *testing.B) { benchmarkSign(b, 4) }
