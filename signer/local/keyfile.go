@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -66,15 +67,26 @@ var defaultScrypt = scryptParams{N: 1 << 15, R: 8, P: 1}
 // Bounds accepted when loading, so that a hostile file cannot make us
 // allocate unbounded memory; weaker than the default is still loaded.
 const (
-	minScryptN      = 1 << 10
-	maxScryptMemory = 512 << 20 // 128*N*r bytes
-	maxScryptP      = 16
+	minScryptN = 1 << 10
+	maxScryptP = 16
 )
+
+// maxScryptMemory bounds 128*N*r (a variable so the fuzz test can lower it).
+var maxScryptMemory int64 = 256 << 20
 
 type scryptParams struct {
 	N int `json:"n"`
 	R int `json:"r"`
 	P int `json:"p"`
+}
+
+// valid reports whether the parameters are within the bounds accepted on load.
+func (p *scryptParams) valid() bool {
+	if p == nil || p.N < minScryptN || p.N > 1<<24 || p.N&(p.N-1) != 0 ||
+		p.R < 1 || p.R > 64 || p.P < 1 || p.P > maxScryptP {
+		return false
+	}
+	return int64(p.N)*int64(p.R)*128 <= maxScryptMemory
 }
 
 type cryptoSection struct {
@@ -344,25 +356,37 @@ func parseKeyFile(path string) (*keyFile, signer.Curve, error) {
 		return nil, 0, fmt.Errorf("local: %w", err)
 	}
 	defer zero(data)
+	kf, curve, err := decodeKeyFile(data)
+	if err != nil {
+		return nil, 0, fmt.Errorf("local: key file %s: %w", path, err)
+	}
+	return kf, curve, nil
+}
+
+// decodeKeyFile decodes and checks the structure of a key file.
+func decodeKeyFile(data []byte) (*keyFile, signer.Curve, error) {
 	var kf keyFile
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&kf); err != nil {
-		return nil, 0, fmt.Errorf("local: key file %s: %w: %v", path, ErrBadKeyFile, err)
+		return nil, 0, fmt.Errorf("%w: %v", ErrBadKeyFile, err)
+	}
+	if dec.More() {
+		return nil, 0, fmt.Errorf("%w: data after the JSON object", ErrBadKeyFile)
 	}
 	if kf.Version != fileVersion {
-		return nil, 0, fmt.Errorf("local: key file %s: %w: version %d (this keyward reads version %d)", path, ErrBadKeyFile, kf.Version, fileVersion)
+		return nil, 0, fmt.Errorf("%w: version %d (this keyward reads version %d)", ErrBadKeyFile, kf.Version, fileVersion)
 	}
 	curve, err := signer.ParseCurve(kf.Curve)
 	if err != nil {
-		return nil, 0, fmt.Errorf("local: key file %s: %w: %v", path, ErrBadKeyFile, err)
+		return nil, 0, fmt.Errorf("%w: %v", ErrBadKeyFile, err)
 	}
 	pk, err := signer.PublicKeyFromPoint(curve, kf.PublicKey)
 	if err != nil {
-		return nil, 0, fmt.Errorf("local: key file %s: %w: public_key: %v", path, ErrBadKeyFile, err)
+		return nil, 0, fmt.Errorf("%w: public_key: %v", ErrBadKeyFile, err)
 	}
 	if !bytesEqual(pk.Bytes, kf.PublicKey) {
-		return nil, 0, fmt.Errorf("local: key file %s: %w: public_key must be in compact (compressed) form", path, ErrBadKeyFile)
+		return nil, 0, fmt.Errorf("%w: public_key must be in compact (compressed) form", ErrBadKeyFile)
 	}
 	return &kf, curve, nil
 }
@@ -390,8 +414,7 @@ func decryptKeyFile(ctx context.Context, path string, kf *keyFile, curve signer.
 		zero(c.Plaintext)
 	case kdfScrypt:
 		p := c.KDFParams
-		if p == nil || p.N < minScryptN || p.N&(p.N-1) != 0 || p.R < 1 || p.P < 1 || p.P > maxScryptP ||
-			int64(p.N)*int64(p.R)*128 > maxScryptMemory || len(c.Salt) < 16 {
+		if !p.valid() || len(c.Salt) < 16 {
 			return nil, fmt.Errorf("local: key file %s: %w: scrypt parameters out of bounds", path, ErrBadKeyFile)
 		}
 		if len(passphrase) == 0 {

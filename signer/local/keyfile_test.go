@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -452,5 +453,69 @@ func TestSign_RejectsBadDigestLength(t *testing.T) {
 		if _, err := k.Sign(context.Background(), make([]byte, 31)); !errors.Is(err, signer.ErrBadDigest) {
 			t.Errorf("%v: err = %v, want ErrBadDigest", c, err)
 		}
+	}
+}
+
+// countingHandler counts slog records at warning level or above.
+type countingHandler struct {
+	mu    sync.Mutex
+	warns int
+	msgs  []string
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r.Level >= slog.LevelWarn {
+		h.warns++
+	}
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool { line += " " + a.String(); return true })
+	h.msgs = append(h.msgs, line)
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestKeyFile_PlaintextWarnsOnEveryLoad(t *testing.T) {
+	h := &countingHandler{}
+	old := slog.Default()
+	slog.SetDefault(slog.New(h))
+	t.Cleanup(func() { slog.SetDefault(old) })
+
+	k, _ := Generate(signer.Secp256k1)
+	path := writeTemp(t, k, WriteOptions{Plaintext: true})
+	secretHex := hexEncode(k.secret())
+	for range 2 {
+		if _, err := LoadKeyFile(context.Background(), path, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h.warns != 2 {
+		t.Fatalf("%d warnings for 2 loads, want 2", h.warns)
+	}
+	for _, m := range h.msgs {
+		if strings.Contains(m, secretHex) {
+			t.Fatal("log line contains the secret")
+		}
+	}
+}
+
+func TestWriteKeyFile_UsesDefaultScryptCost(t *testing.T) {
+	k, _ := Generate(signer.Ed25519)
+	path := writeTemp(t, k, WriteOptions{Passphrase: []byte("pw")})
+	raw, _ := os.ReadFile(path)
+	var kf keyFile
+	if err := json.Unmarshal(raw, &kf); err != nil {
+		t.Fatal(err)
+	}
+	c := kf.Crypto
+	if c.KDF != "scrypt" || c.KDFParams == nil || *c.KDFParams != (scryptParams{N: 1 << 15, R: 8, P: 1}) ||
+		c.Cipher != "xchacha20poly1305" || len(c.Salt) != 32 || len(c.Nonce) != 24 || len(c.Ciphertext) != 32+16 {
+		t.Fatalf("unexpected crypto section: %+v", c)
+	}
+	if kf.Curve != "ed25519" || !bytes.Equal(kf.PublicKey, k.Public().Bytes) {
+		t.Fatalf("curve %q public key %x", kf.Curve, kf.PublicKey)
 	}
 }
