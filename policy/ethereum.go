@@ -176,7 +176,16 @@ func (p *Ethereum) CheckTx(tx *types.Transaction, chainID *big.Int) error {
 	if err := p.CheckChainID(chainID); err != nil {
 		return err
 	}
-	to := tx.To()
+	return p.CheckCall(tx.To(), tx.Value(), tx.Data())
+}
+
+// CheckCall checks a transaction's recipient (nil: contract creation),
+// value (nil: zero) and call data, without its chain id. CheckTx calls it;
+// eth_sendTransaction calls it before asking the node to fill the rest.
+func (p *Ethereum) CheckCall(to *common.Address, value *big.Int, data []byte) error {
+	if value == nil {
+		value = new(big.Int)
+	}
 	if to == nil {
 		if !p.allowCreate {
 			return Refuse("ethereum.allow_create", "contract creation is not allowed")
@@ -184,12 +193,11 @@ func (p *Ethereum) CheckTx(tx *types.Transaction, chainID *big.Int) error {
 	} else if p.to != nil && !p.to[*to] {
 		return Refuse("ethereum.to", "recipient %s is not allowed", to.Hex())
 	}
-	if p.maxValue != nil && tx.Value().Cmp(p.maxValue) > 0 {
-		return Refuse("ethereum.max_value", "value %s wei is above the cap of %s wei", tx.Value(), p.maxValue)
+	if p.maxValue != nil && value.Cmp(p.maxValue) > 0 {
+		return Refuse("ethereum.max_value", "value %s wei is above the cap of %s wei", value, p.maxValue)
 	}
 	if to != nil && p.methods != nil {
 		if sels, ok := p.methods[*to]; ok {
-			data := tx.Data()
 			if len(data) < 4 {
 				return Refuse("ethereum.methods", "%s may only be called with an allowed method selector; the call has none", to.Hex())
 			}

@@ -1,0 +1,334 @@
+// Package rpc serves keyward's Ethereum JSON-RPC endpoint: the eth_* signing methods, clef's account_* external API, and an optional signing proxy to a node, each decision checked by the key's policy and written to the audit log.
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"sync"
+
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/keyring"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxBodyBytes = 16 << 20 // a blob transaction with its sidecar is a few MiB of hex
+	DefaultMaxBatch     = 100
+)
+
+// Options configure a Handler.
+type Options struct {
+	// Ring returns the current key ring; it may change between calls (reload).
+	Ring func() *keyring.Ring
+	// Audit receives one record per signing decision. When Log fails, the
+	// signature is withheld and the client gets an error.
+	Audit audit.Logger
+	Log   *slog.Logger
+	// ChainID answers eth_chainId when there is no upstream, and is the chain
+	// id of transactions that carry none (0: not configured).
+	ChainID uint64
+	// Upstream is an optional node URL: unsigned eth_/net_/web3_ methods are
+	// forwarded there and eth_sendTransaction is served.
+	Upstream string
+	// TokensFile optionally names a bearer-token file (see LoadTokens); then
+	// every request needs "Authorization: Bearer <token>".
+	TokensFile   string
+	MaxBodyBytes int64 // 0: DefaultMaxBodyBytes
+	MaxBatch     int   // 0: DefaultMaxBatch
+	// HTTPClient reaches the upstream; nil: a client with a 30 s timeout.
+	HTTPClient *http.Client
+}
+
+// Handler is the Ethereum JSON-RPC http.Handler. It serves POST / (single
+// requests and batches) and GET / (health: "OK").
+type Handler struct {
+	opts     Options
+	log      *slog.Logger
+	tokens   map[[32]byte]string // sha256(token) -> client name; nil: no authentication
+	chainID  *big.Int            // nil: not configured
+	upstream *upstream
+	methods  map[string]method
+	pubs     sync.Map // compressed public key -> uncompressed (65 bytes)
+}
+
+type method func(ctx context.Context, c *call) (any, error)
+
+// NewHandler checks opts and builds the handler.
+func NewHandler(opts Options) (*Handler, error) {
+	if opts.Ring == nil {
+		return nil, errors.New("ethereum rpc: Options.Ring is required")
+	}
+	if opts.Audit == nil {
+		opts.Audit = audit.Discard{}
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	h := &Handler{opts: opts, log: opts.Log}
+	if opts.ChainID != 0 {
+		h.chainID = new(big.Int).SetUint64(opts.ChainID)
+	}
+	if opts.TokensFile != "" {
+		toks, err := LoadTokens(opts.TokensFile)
+		if err != nil {
+			return nil, err
+		}
+		h.tokens = map[[32]byte]string{}
+		for name, tok := range toks {
+			h.tokens[sha256.Sum256([]byte(tok))] = name
+		}
+	}
+	if opts.Upstream != "" {
+		u, err := newUpstream(opts.Upstream, opts.HTTPClient)
+		if err != nil {
+			return nil, err
+		}
+		h.upstream = u
+	}
+	h.methods = map[string]method{
+		"eth_accounts":            h.ethAccounts,
+		"eth_chainId":             h.ethChainID,
+		"health_status":           func(context.Context, *call) (any, error) { return "OK", nil },
+		"eth_sign":                h.ethSign,
+		"personal_sign":           h.personalSign,
+		"eth_signTransaction":     h.ethSignTransaction,
+		"eth_signTypedData":       h.ethSignTypedData,
+		"eth_signTypedData_v3":    h.ethSignTypedData,
+		"eth_signTypedData_v4":    h.ethSignTypedData,
+		"eth_signAuthorization":   h.ethSignAuthorization,
+		"eth_sendTransaction":     h.ethSendTransaction,
+		"account_version":         func(context.Context, *call) (any, error) { return ExternalAPIVersion, nil },
+		"account_list":            h.accountList,
+		"account_signTransaction": h.accountSignTransaction,
+		"account_signData":        h.accountSignData,
+		"account_signTypedData":   h.accountSignTypedData,
+	}
+	return h, nil
+}
+
+// ExternalAPIVersion is the clef external API version keyward speaks.
+const ExternalAPIVersion = "6.1.0"
+
+// JSON-RPC error codes keyward returns.
+const (
+	CodeParse          = -32700
+	CodeInvalidRequest = -32600
+	CodeMethodNotFound = -32601
+	CodeInvalidParams  = -32602
+	CodeInternal       = -32603
+	CodeServer         = -32000 // unknown account, backend or audit unavailable, upstream unreachable
+	CodeRefused        = -32003 // refused by policy (EIP-1474 "transaction rejected")
+	CodeUnauthorized   = -32001 // missing or wrong bearer token
+)
+
+// Error is a JSON-RPC error object.
+type Error struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("json-rpc error %d: %s", e.Code, e.Message) }
+
+type request struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params"`
+}
+
+type response struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Result  any             `json:"result,omitempty"`
+	Error   *Error          `json:"error,omitempty"`
+}
+
+// call is one request being served.
+type call struct {
+	method string
+	params []json.RawMessage
+	raw    json.RawMessage // params as sent, for forwarding
+	client string          // remote address
+	auth   string          // token client name
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodGet:
+		if r.URL.Path == "/" || r.URL.Path == "/healthz" {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = io.WriteString(w, "OK\n")
+			return
+		}
+		http.NotFound(w, r)
+		return
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	authName, ok := h.authenticate(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
+		writeJSON(w, http.StatusUnauthorized, response{JSONRPC: "2.0", ID: json.RawMessage("null"),
+			Error: &Error{Code: CodeUnauthorized, Message: "missing or invalid bearer token"}})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, response{JSONRPC: "2.0", ID: json.RawMessage("null"),
+				Error: &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("request body larger than %d bytes", h.opts.MaxBodyBytes)}})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, response{JSONRPC: "2.0", ID: json.RawMessage("null"),
+			Error: &Error{Code: CodeParse, Message: "cannot read request body"}})
+		return
+	}
+	out, status := h.serve(r.Context(), body, r.RemoteAddr, authName)
+	if out == nil {
+		w.WriteHeader(http.StatusNoContent) // notifications only
+		return
+	}
+	writeJSON(w, status, out)
+}
+
+// serve handles one body: a request or a batch. It returns nil when nothing
+// is to be answered (notifications).
+func (h *Handler) serve(ctx context.Context, body []byte, client, auth string) (any, int) {
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		var batch []json.RawMessage
+		if err := json.Unmarshal(body, &batch); err != nil {
+			return response{JSONRPC: "2.0", ID: json.RawMessage("null"), Error: &Error{Code: CodeParse, Message: "parse error: " + err.Error()}}, http.StatusOK
+		}
+		if len(batch) == 0 {
+			return response{JSONRPC: "2.0", ID: json.RawMessage("null"), Error: &Error{Code: CodeInvalidRequest, Message: "empty batch"}}, http.StatusOK
+		}
+		if len(batch) > h.opts.MaxBatch {
+			return response{JSONRPC: "2.0", ID: json.RawMessage("null"), Error: &Error{Code: CodeInvalidRequest,
+				Message: fmt.Sprintf("batch of %d requests is larger than the limit of %d", len(batch), h.opts.MaxBatch)}}, http.StatusOK
+		}
+		out := make([]response, 0, len(batch))
+		for _, item := range batch {
+			if resp, answer := h.one(ctx, item, client, auth); answer {
+				out = append(out, resp)
+			}
+		}
+		if len(out) == 0 {
+			return nil, 0
+		}
+		return out, http.StatusOK
+	}
+	resp, answer := h.one(ctx, body, client, auth)
+	if !answer {
+		return nil, 0
+	}
+	return resp, http.StatusOK
+}
+
+// one serves a single request; answer is false for a notification.
+func (h *Handler) one(ctx context.Context, raw json.RawMessage, client, auth string) (resp response, answer bool) {
+	resp.JSONRPC = "2.0"
+	resp.ID = json.RawMessage("null")
+	var req request
+	if err := json.Unmarshal(raw, &req); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			resp.Error = &Error{Code: CodeParse, Message: "parse error: " + err.Error()}
+		} else {
+			resp.Error = &Error{Code: CodeInvalidRequest, Message: "invalid request: " + err.Error()}
+		}
+		return resp, true
+	}
+	notification := req.ID == nil
+	if !notification {
+		resp.ID = req.ID
+	}
+	if req.JSONRPC != "2.0" || req.Method == "" {
+		resp.Error = &Error{Code: CodeInvalidRequest, Message: `invalid request: want "jsonrpc": "2.0" and a method`}
+		return resp, true
+	}
+	c := &call{method: req.Method, raw: req.Params, client: client, auth: auth}
+	if p := bytes.TrimSpace(req.Params); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
+		if p[0] != '[' {
+			resp.Error = &Error{Code: CodeInvalidParams, Message: "invalid params: want a positional (array) params list"}
+			return resp, !notification
+		}
+		if err := json.Unmarshal(p, &c.params); err != nil {
+			resp.Error = &Error{Code: CodeInvalidParams, Message: "invalid params: " + err.Error()}
+			return resp, !notification
+		}
+	}
+	result, err := h.dispatch(ctx, c)
+	if err != nil {
+		resp.Error = h.toError(c, err)
+	} else {
+		resp.Result = result
+		if result == nil {
+			resp.Result = json.RawMessage("null")
+		}
+	}
+	return resp, !notification
+}
+
+func (h *Handler) dispatch(ctx context.Context, c *call) (any, error) {
+	if m, ok := h.methods[c.method]; ok {
+		return m(ctx, c)
+	}
+	if h.upstream != nil && forwardable(c.method) {
+		return h.upstream.forward(ctx, c.method, c.raw)
+	}
+	return nil, &Error{Code: CodeMethodNotFound, Message: fmt.Sprintf("the method %s does not exist/is not available", c.method)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// authenticate returns the client name of the bearer token, or "" when no
+// tokens are configured.
+func (h *Handler) authenticate(r *http.Request) (string, bool) {
+	if h.tokens == nil {
+		return "", true
+	}
+	const prefix = "Bearer "
+	a := r.Header.Get("Authorization")
+	if len(a) <= len(prefix) || !equalFold(a[:len(prefix)], prefix) {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(a[len(prefix):]))
+	// Look up by hash, then compare in constant time.
+	for k, name := range h.tokens {
+		if subtle.ConstantTimeCompare(k[:], sum[:]) == 1 {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+func equalFold(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }
+
+var _ http.Handler = (*Handler)(nil)
