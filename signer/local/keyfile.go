@@ -213,6 +213,9 @@ func WriteKeyFile(ctx context.Context, path string, k *PrivateKey, opts WriteOpt
 			return fmt.Errorf("local: write key file: seal with %s: %w", opts.SealWith, err)
 		}
 		defer zero(dk)
+		if len(dk) != chacha20poly1305.KeySize || len(edk) == 0 {
+			return fmt.Errorf("local: write key file: sealer for %s returned a %d-byte data key (want 32) and a %d-byte encrypted key", opts.SealWith, len(dk), len(edk))
+		}
 		nonce, ct, err := seal(dk, secret, ad)
 		if err != nil {
 			return fmt.Errorf("local: write key file: %w", err)
