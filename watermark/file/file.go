@@ -256,7 +256,7 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 }
 
 // SetSignature implements watermark.Store. The signature is kept in memory
-// and written, without fsync, to a separate .sig file that is checked
+// and written in place, without fsync, to a separate .sig file that is checked
 // against the mark when loaded; the mark file itself is never touched, so a
 // crash can lose the signature but never damage the mark.
 func (s *Store) SetSignature(ctx context.Context, id watermark.ID, level, round int64, digest, sig []byte) error {
@@ -284,9 +284,31 @@ func (s *Store) SetSignature(ctx context.Context, id watermark.ID, level, round 
 	e.mu.Unlock()
 	// Best effort: an error here loses only the copy that survives a restart.
 	if err := s.step("sig"); err == nil {
-		_ = os.WriteFile(filepath.Join(s.dir, e.base+sigSuffix), encodeRecord(id, m, true), 0o600)
+		_ = overwrite(filepath.Join(s.dir, e.base+sigSuffix), encodeRecord(id, m, true))
 	}
 	return nil
+}
+
+// overwrite writes data over the start of the file at path and cuts it to
+// len(data), without fsync. It never truncates to zero first: on ext4 that
+// pattern (like O_TRUNC) forces a data flush on close, which made
+// SetSignature cost tens of milliseconds. A crash mid-write leaves a file
+// whose checksum fails, which load ignores.
+func overwrite(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.WriteAt(data, 0)
+	var terr error
+	if werr == nil {
+		if fi, err := f.Stat(); err != nil {
+			terr = err
+		} else if fi.Size() > int64(len(data)) {
+			terr = f.Truncate(int64(len(data)))
+		}
+	}
+	return errors.Join(werr, terr, f.Close())
 }
 
 // Marks implements watermark.Store.
