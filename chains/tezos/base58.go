@@ -62,7 +62,12 @@ var b58Index = func() (t [256]int8) {
 // B58Encode returns the base58check encoding of prefix ‖ data ‖ checksum,
 // the checksum being the first 4 bytes of SHA-256(SHA-256(prefix ‖ data)).
 func B58Encode(prefix []byte, data []byte) string {
-	buf := make([]byte, 0, len(prefix)+len(data)+4)
+	var stack [128]byte
+	n := len(prefix) + len(data) + 4
+	buf := stack[:0]
+	if n > len(stack) {
+		buf = make([]byte, 0, n)
+	}
 	buf = append(buf, prefix...)
 	buf = append(buf, data...)
 	h := sha256.Sum256(buf)
@@ -71,37 +76,61 @@ func B58Encode(prefix []byte, data []byte) string {
 	return b58(buf)
 }
 
+// b58base is 58^5, the largest power of 58 below 2^32: the conversion works
+// on limbs of five base58 digits.
+const b58base = 58 * 58 * 58 * 58 * 58
+
 func b58(in []byte) string {
 	zeros := 0
 	for zeros < len(in) && in[zeros] == 0 {
 		zeros++
 	}
-	// log(256)/log(58) ≈ 1.37
-	size := (len(in)-zeros)*138/100 + 1
-	out := make([]byte, size)
-	high := size - 1
-	for _, b := range in[zeros:] {
-		carry := int(b)
-		j := size - 1
-		for ; j > high || carry != 0; j-- {
-			carry += 256 * int(out[j])
-			out[j] = byte(carry % 58)
-			carry /= 58
+	rest := in[zeros:]
+	// Little-endian limbs in base 58^5; 8/log2(58^5) ≈ 0.2731 limbs per byte.
+	var limbStack [48]uint32
+	limbs := limbStack[:0]
+	if need := len(rest)*2731/10000 + 2; need > len(limbStack) {
+		limbs = make([]uint32, 0, need)
+	}
+	for _, b := range rest {
+		carry := uint64(b)
+		for i := range limbs {
+			x := uint64(limbs[i])<<8 | carry
+			limbs[i] = uint32(x % b58base)
+			carry = x / b58base
 		}
-		high = j
+		for carry > 0 {
+			limbs = append(limbs, uint32(carry%b58base))
+			carry /= b58base
+		}
 	}
-	i := 0
-	for i < size && out[i] == 0 {
-		i++
+	var outStack [256]byte
+	out := outStack[:0]
+	if need := zeros + 5*len(limbs); need > len(outStack) {
+		out = make([]byte, 0, need)
 	}
-	res := make([]byte, zeros+size-i)
 	for k := 0; k < zeros; k++ {
-		res[k] = '1'
+		out = append(out, '1')
 	}
-	for k, v := range out[i:] {
-		res[zeros+k] = b58Alphabet[v]
+	// Most significant limb first, without its leading zero digits.
+	for i := len(limbs) - 1; i >= 0; i-- {
+		v := limbs[i]
+		var d [5]byte
+		for j := 4; j >= 0; j-- {
+			d[j] = b58Alphabet[v%58]
+			v /= 58
+		}
+		if i == len(limbs)-1 {
+			k := 0
+			for k < 4 && d[k] == '1' {
+				k++
+			}
+			out = append(out, d[k:]...)
+			continue
+		}
+		out = append(out, d[:]...)
 	}
-	return string(res)
+	return string(out)
 }
 
 // maxB58Len bounds the strings B58Decode accepts; no Tezos value is longer.
