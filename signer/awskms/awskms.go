@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/signer"
+	"github.com/keyward/keyward/signer/local"
 )
 
 // Scheme is the key URI scheme this package serves.
@@ -56,6 +57,7 @@ var (
 
 func init() {
 	signer.Register(Backend{})
+	local.RegisterSealer(Scheme, Sealer{})
 }
 
 // Backend opens awskms keys. It is registered for the "awskms" scheme.

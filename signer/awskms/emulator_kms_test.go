@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/keyward/keyward/signer"
+	"github.com/keyward/keyward/signer/local"
 )
 
 // rawRecorder passes signatures through and counts those KMS returned high-S.
@@ -274,6 +276,49 @@ func TestEmulator_SealerRoundTripsDataKey(t *testing.T) {
 	}
 	if _, err := s.Unseal(ctx, refs[1], edk); err == nil {
 		t.Error("a data key sealed under seal-a was unsealed with seal-b")
+	}
+}
+
+func TestEmulator_SealedLocalKeyRoundTrip(t *testing.T) {
+	e := startEmulator(t)
+	ctx := testCtx(t)
+	c := e.client()
+	out, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecSymmetricDefault, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/keyward-seal"), TargetKeyId: out.KeyMetadata.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	for _, curve := range []signer.Curve{signer.Secp256k1, signer.P256, signer.Ed25519} {
+		t.Run(curve.String(), func(t *testing.T) {
+			pk, err := local.Generate(curve)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "sealed.json")
+			if err := local.WriteKeyFile(ctx, path, pk, local.WriteOptions{SealWith: e.ref("alias/keyward-seal")}); err != nil {
+				t.Fatal(err)
+			}
+			k, err := signer.Open(ctx, "file://"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(k.PublicKey().Bytes, pk.PublicKey().Bytes) {
+				t.Fatal("sealed key opened with a different public key")
+			}
+			d := sha256.Sum256([]byte("sealed"))
+			if _, err := signer.SignDigest(ctx, k, d[:]); err != nil {
+				t.Fatal(err)
+			}
+
+			// Without KMS the file is useless.
+			e.stop()
+			defer e.start()
+			if _, err := signer.Open(ctx, "file://"+path); err == nil {
+				t.Fatal("opened a sealed key file with KMS down")
+			}
+		})
 	}
 }
 
