@@ -519,3 +519,25 @@ func TestWriteKeyFile_UsesDefaultScryptCost(t *testing.T) {
 		t.Fatalf("curve %q public key %x", kf.Curve, kf.PublicKey)
 	}
 }
+
+func TestSign_ConcurrentUseIsSafe(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range allCurves {
+		k, _ := Generate(c)
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range 20 {
+					d := digest(string(rune(i*100 + j)))
+					if _, err := signer.SignDigest(ctx, k, d); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
