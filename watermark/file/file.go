@@ -3,6 +3,7 @@ package file
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -162,7 +164,9 @@ func (s *Store) load() error {
 		if err != nil || m.Signature == nil || baseName(id)+sigSuffix != name {
 			continue
 		}
-		if e := s.entries[id]; e != nil && e.mark.Signature == nil && sameMark(e.mark, m.Level, m.Round, m.Digest) {
+		// Set removes the signature file, so one that matches was
+		// written after the mark file and is the newer signature.
+		if e := s.entries[id]; e != nil && sameMark(e.mark, m.Level, m.Round, m.Digest) {
 			e.mark.Signature = m.Signature
 		}
 	}
@@ -311,7 +315,7 @@ func overwrite(path string, data []byte) error {
 	return errors.Join(werr, terr, f.Close())
 }
 
-// Marks implements watermark.Store.
+// Marks implements watermark.Store; entries are sorted by key, chain, kind.
 func (s *Store) Marks(ctx context.Context) ([]watermark.Entry, error) {
 	if err := s.begin(); err != nil {
 		return nil, err
@@ -334,6 +338,9 @@ func (s *Store) Marks(ctx context.Context) ([]watermark.Entry, error) {
 			out = append(out, watermark.Entry{ID: ids[i], Mark: m})
 		}
 	}
+	slices.SortFunc(out, func(a, b watermark.Entry) int {
+		return cmp.Or(strings.Compare(a.ID.Key, b.ID.Key), strings.Compare(a.ID.Chain, b.ID.Chain), cmp.Compare(a.ID.Kind, b.ID.Kind))
+	})
 	return out, nil
 }
 
@@ -350,12 +357,14 @@ func (s *Store) Set(ctx context.Context, id watermark.ID, m watermark.Mark) erro
 	}
 	defer e.release()
 	m = cloneMark(m)
+	// The signature file belongs to the mark being replaced; without it the
+	// signature in the new mark file (if any) is the one loaded.
+	if err := os.Remove(filepath.Join(s.dir, e.base+sigSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("watermark file %s: %s: %w: %w", s.dir, id, watermark.ErrUnavailable, err)
+	}
 	if err := s.writeMark(e.base, encodeRecord(id, m, true)); err != nil {
 		return fmt.Errorf("watermark file %s: %s: %w", s.dir, id, err)
 	}
-	// A signature file for an older mark no longer matches and is ignored
-	// at load; remove it anyway so the directory holds no stale signatures.
-	os.Remove(filepath.Join(s.dir, e.base+sigSuffix))
 	e.mu.Lock()
 	e.exists, e.mark = true, m
 	e.mu.Unlock()

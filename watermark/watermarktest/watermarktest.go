@@ -606,7 +606,17 @@ func testSetSurvivesReopen(t *testing.T, s watermark.Store, reopen Reopener) {
 	if err := s.Set(ctx(t), id, m); err != nil {
 		t.Fatal(err)
 	}
+	// A signature recorded after Set replaces the one Set wrote.
+	id2 := newID(t, kindAttestation)
+	m2 := watermark.Mark{Level: 60, Round: 0, Digest: digest("set2"), Signature: []byte("sig-imported")}
+	if err := s.Set(ctx(t), id2, m2); err != nil {
+		t.Fatal(err)
+	}
+	setSig(t, s, id2, 60, 0, digest("set2"), []byte("sig-newer"))
 	s = reopen(t, s)
 	wantMark(t, s, id, m)
 	pass(t, s, id, 51, 0, digest("b"))
+	if sig := pass(t, s, id2, 60, 0, digest("set2")); !bytes.Equal(sig, []byte("sig-newer")) {
+		t.Fatalf("retry after reopen returned %q, want the signature recorded after Set", sig)
+	}
 }
