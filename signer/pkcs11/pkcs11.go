@@ -161,9 +161,10 @@ func (m *module) findObjects(h p11.SessionHandle, tmpl []*p11.Attribute, max int
 // each signature runs on one of the key's pooled sessions, without a global lock.
 type Key struct {
 	mod    *module
-	slot   uint
-	token  string // token label, for errors
-	ref    string // redacted reference
+	sel    *ref          // the token selection, to find a reinserted token again
+	slot   atomic.Uint64 // slot holding the token
+	token  string        // token label, for errors
+	ref    string        // redacted reference
 	pin    string
 	object string
 	id     []byte
@@ -199,9 +200,10 @@ func openKey(ctx context.Context, r *ref) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Key{mod: m, slot: slot, token: label, ref: r.redacted, pin: r.pin,
+	k := &Key{mod: m, sel: r, token: label, ref: r.redacted, pin: r.pin,
 		object: r.object, id: r.id, hasID: r.hasID, poolSize: r.poolSize,
 		sessions: make(chan *session, r.poolSize)}
+	k.slot.Store(uint64(slot))
 	h, err := m.openSession(slot, 0, r.pin)
 	if err != nil {
 		return nil, fmt.Errorf("pkcs11 %s: token %q: %w", r.redacted, label, err)
@@ -350,12 +352,40 @@ func (k *Key) acquire(ctx context.Context) (*session, error) {
 	if s != nil {
 		return s, nil
 	}
-	h, err := k.mod.openSession(k.slot, 0, k.pin)
+	h, err := k.openSession()
 	if err != nil {
 		k.sessions <- nil
 		return nil, k.unavailable(err)
 	}
 	return &session{h: h}, nil
+}
+
+// openSession opens and logs in a session for the pool. When the token is no
+// longer in its slot (removed, or reinserted where the module gave it a new
+// slot id), it looks the token up again by the reference's selection.
+func (k *Key) openSession() (p11.SessionHandle, error) {
+	slot := uint(k.slot.Load())
+	h, err := k.mod.openSession(slot, 0, k.pin)
+	if err == nil || !tokenMoved(err) {
+		return h, err
+	}
+	ns, _, ferr := k.mod.findSlot(k.sel)
+	if ferr != nil || ns == slot {
+		return 0, err
+	}
+	slog.Info("pkcs11 token found in a new slot", "token", k.token, "slot", ns)
+	k.slot.Store(uint64(ns))
+	k.priv.Store(0)
+	return k.mod.openSession(ns, 0, k.pin)
+}
+
+func tokenMoved(err error) bool {
+	for _, rv := range []uint{p11.CKR_SLOT_ID_INVALID, p11.CKR_TOKEN_NOT_PRESENT, p11.CKR_TOKEN_NOT_RECOGNIZED, p11.CKR_DEVICE_REMOVED} {
+		if errors.Is(err, p11.Error(rv)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (k *Key) release(s *session) { k.sessions <- s }
@@ -464,7 +494,7 @@ var testHookBeforeSign func(k *Key, h p11.SessionHandle)
 
 // Ready reports whether the token is present and a pooled session is logged in.
 func (k *Key) Ready(ctx context.Context) error {
-	if _, err := k.mod.ctx.GetTokenInfo(k.slot); err != nil {
+	if _, err := k.mod.ctx.GetTokenInfo(uint(k.slot.Load())); err != nil {
 		return k.unavailable(err)
 	}
 	s, err := k.acquire(ctx)

@@ -571,15 +571,14 @@ func benchmarkSign(b *testing.B, pool int) {
 	token := newToken(b)
 	ctx := context.Background()
 	for _, c := range allCurves {
+		k, err := CreateKey(ctx, keyRef(token, "bench-"+c.String(), fmt.Sprintf("pool-size=%d", pool)), c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer k.(signer.Closer).Close()
+		d := digest(b)
 		b.Run(c.String(), func(b *testing.B) {
-			k, err := CreateKey(ctx, keyRef(token, fmt.Sprintf("bench-%v-%d", c, b.N), fmt.Sprintf("pool-size=%d", pool)), c)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer k.(signer.Closer).Close()
-			d := digest(b)
 			b.SetParallelism(4)
-			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if _, err := k.Sign(ctx, d); err != nil {
@@ -594,3 +593,43 @@ func benchmarkSign(b *testing.B, pool int) {
 
 func BenchmarkSign_Pool1(b *testing.B) { benchmarkSign(b, 1) }
 func BenchmarkSign_Pool4(b *testing.B) { benchmarkSign(b, 4) }
+
+// TestOpen_FindsEd25519KeyNamedByPrintableString generates an Ed25519 pair
+// whose CKA_EC_PARAMS is the PKCS#11 3.0 PrintableString "edwards25519"
+// form, as OpenSC and some HSMs write it.
+func TestOpen_FindsEd25519KeyNamedByPrintableString(t *testing.T) {
+	token := newToken(t)
+	m, err := loadModule(hsmModule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, _, err := m.findSlot(&ref{token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := m.openSession(slot, p11.CKF_RW_SESSION, testPIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.ctx.CloseSession(h)
+	params := append([]byte{0x13, 12}, "edwards25519"...)
+	_, _, err = m.ctx.GenerateKeyPair(h, []*p11.Mechanism{p11.NewMechanism(ckmECEdwardsKeyPairGen, nil)},
+		[]*p11.Attribute{p11.NewAttribute(p11.CKA_TOKEN, true), p11.NewAttribute(p11.CKA_EC_PARAMS, params),
+			p11.NewAttribute(p11.CKA_LABEL, "ed-string"), p11.NewAttribute(p11.CKA_ID, []byte{7})},
+		[]*p11.Attribute{p11.NewAttribute(p11.CKA_TOKEN, true), p11.NewAttribute(p11.CKA_SIGN, true),
+			p11.NewAttribute(p11.CKA_LABEL, "ed-string"), p11.NewAttribute(p11.CKA_ID, []byte{7})})
+	if err != nil {
+		t.Skipf("this SoftHSM does not generate keys with the edwards25519 string form: %v", err)
+	}
+	k, err := signer.Open(context.Background(), keyRef(token, "ed-string", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.(signer.Closer).Close()
+	d := digest(t)
+	sig, err := signer.SignDigest(context.Background(), k, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyIndependently(t, k.PublicKey(), d, sig)
+}
