@@ -51,7 +51,28 @@ func ParseTypedData(field string, raw json.RawMessage) (*apitypes.TypedData, err
 	if td.Message == nil {
 		return nil, paramErr(field+".message", "missing")
 	}
+	// Numbers stay exact: go-ethereum's encoder reads decimal strings
+	// exactly but JSON numbers as float64.
+	td.Message = numbersToStrings(map[string]any(td.Message)).(map[string]any)
 	return &td, nil
+}
+
+func numbersToStrings(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		return x.String()
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbersToStrings(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = numbersToStrings(e)
+		}
+		return x
+	}
+	return v
 }
 
 // TypedDataHash is the EIP-712 digest keccak256(0x19 0x01 domainSeparator hashStruct(message)).

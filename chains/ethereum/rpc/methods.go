@@ -167,7 +167,9 @@ func (h *Handler) ethAccounts(_ context.Context, _ *call) (any, error) {
 	return out, nil
 }
 
-func (h *Handler) accountList(ctx context.Context, c *call) (any, error) { return h.ethAccounts(ctx, c) }
+func (h *Handler) accountList(ctx context.Context, c *call) (any, error) {
+	return h.ethAccounts(ctx, c)
+}
 
 func (h *Handler) ethChainID(ctx context.Context, c *call) (any, error) {
 	if h.upstream != nil {
