@@ -16,6 +16,9 @@ func FuzzParseRequest(f *testing.F) {
 	for _, v := range forged.Consensus {
 		f.Add(mustHex(f, v.Hex))
 	}
+	for _, v := range everyKindVectors() {
+		f.Add(kindPayload(v.body))
+	}
 	f.Add([]byte{})
 	f.Add([]byte{0x05, 0x02, 0x00, 0x00, 0x00, 0x02, 0x03, 0x0b})
 	f.Fuzz(func(t *testing.T, p []byte) {

@@ -1,0 +1,135 @@
+package tezos
+
+import (
+	"encoding/binary"
+	"errors"
+	"testing"
+)
+
+// Hand-built contents for the kinds Taquito does not forge, following the
+// octez-codec layout of protocol Tallinn. Each is checked inside a batch,
+// followed by a transaction, so a wrong length would misplace it.
+
+type enc struct{ b []byte }
+
+func (e *enc) raw(b ...byte) *enc    { e.b = append(e.b, b...); return e }
+func (e *enc) zeros(n int) *enc      { e.b = append(e.b, make([]byte, n)...); return e }
+func (e *enc) u16(v uint16) *enc     { e.b = binary.BigEndian.AppendUint16(e.b, v); return e }
+func (e *enc) i32(v int32) *enc      { e.b = binary.BigEndian.AppendUint32(e.b, uint32(v)); return e }
+func (e *enc) dyn(b []byte) *enc     { e.i32(int32(len(b))); return e.raw(b...) }
+func (e *enc) pkh() *enc             { return e.raw(0).zeros(20) }
+func (e *enc) manager(tag byte) *enc { return e.raw(tag).pkh().raw(0x8c, 0x0b, 0x01, 0x90, 0x4e, 0x00) }
+
+func consensusOp(tag byte) []byte {
+	e := (&enc{}).zeros(32).raw(tag).u16(1).i32(100).i32(0).zeros(32)
+	if tag == tagAttestationWithDAL {
+		e.raw(0x81, 0x01)
+	}
+	return e.raw(make([]byte, 64)...).b // signature
+}
+
+func blockHeader() []byte {
+	fit := (&enc{}).dyn([]byte{2}).dyn([]byte{0, 0, 0, 100}).dyn(nil).dyn([]byte{0xff, 0xff, 0xff, 0xff}).dyn([]byte{0, 0, 0, 1}).b
+	e := (&enc{}).i32(100).raw(1).zeros(32).zeros(8).raw(4).zeros(32).dyn(fit).zeros(32)
+	e.zeros(32).i32(0).zeros(8).raw(0xff).zeros(32).raw(4)
+	return e.raw(make([]byte, 64)...).b
+}
+
+type kindVector struct {
+	kind string
+	body []byte
+}
+
+// kindTail is a transaction placed after each hand-built content.
+func kindTail() []byte { return (&enc{}).manager(108).raw(0x01).raw(0).pkh().raw(0).b }
+
+func kindPayload(body []byte) []byte {
+	return append(append(append([]byte{MagicGeneric}, make([]byte, 32)...), body...), kindTail()...)
+}
+
+func everyKindVectors() []kindVector {
+	mic := []byte{0x07, 0x07, 0x01, 0, 0, 0, 1, 'a', 0x03, 0x0b} // Pair "a" Unit
+	return []kindVector{
+		{"seed_nonce_revelation", (&enc{}).raw(1).i32(5).zeros(32).b},
+		{"double_consensus_operation_evidence", (&enc{}).raw(2).u16(3).dyn(consensusOp(21)).dyn(consensusOp(23)).b},
+		{"double_consensus_operation_evidence", (&enc{}).raw(2).u16(3).dyn(consensusOp(20)).dyn(consensusOp(20)).b},
+		{"double_baking_evidence", (&enc{}).raw(3).dyn(blockHeader()).dyn(blockHeader()).b},
+		{"activate_account", (&enc{}).raw(4).zeros(40).b},
+		{"proposals", (&enc{}).raw(5).pkh().i32(7).dyn(make([]byte, 64)).b},
+		{"ballot", (&enc{}).raw(6).pkh().i32(7).zeros(32).raw(2).b},
+		{"vdf_revelation", (&enc{}).raw(8).zeros(200).b},
+		{"drain_delegate", (&enc{}).raw(9).pkh().pkh().pkh().b},
+		{"failing_noop", (&enc{}).raw(17).dyn([]byte("hi")).b},
+		{"preattestation", (&enc{}).raw(20).u16(1).i32(1).i32(0).zeros(32).b},
+		{"attestation", (&enc{}).raw(21).u16(1).i32(1).i32(0).zeros(32).b},
+		{"attestation_with_dal", (&enc{}).raw(23).u16(1).i32(1).i32(0).zeros(32).raw(0x05).b},
+		{"dal_entrapment_evidence", (&enc{}).raw(24).dyn(consensusOp(21)).u16(2).raw(1).i32(9).dyn([]byte{1, 2, 3}).zeros(48).b},
+		{"preattestations_aggregate", (&enc{}).raw(30).i32(1).i32(0).zeros(32).dyn([]byte{0, 1, 0, 2}).b},
+		{"attestations_aggregate", (&enc{}).raw(31).i32(1).i32(0).zeros(32).dyn([]byte{0, 1, 0x00, 0, 2, 0xff, 0x81, 0x01}).b},
+		{"reveal", (&enc{}).manager(107).raw(3).zeros(48).raw(0xff).dyn(make([]byte, 96)).b},
+		{"reveal", (&enc{}).manager(107).raw(1).zeros(33).raw(0).b},
+		{"register_global_constant", (&enc{}).manager(111).dyn(mic).b},
+		{"set_deposits_limit", (&enc{}).manager(112).raw(0xff, 0x80, 0x01).b},
+		{"increase_paid_storage", (&enc{}).manager(113).raw(0x41).raw(1).zeros(20).raw(0).b},
+		{"update_consensus_key", (&enc{}).manager(114).raw(3).zeros(48).raw(0xff).dyn(make([]byte, 96)).b},
+		{"update_companion_key", (&enc{}).manager(115).raw(3).zeros(48).raw(0).b},
+		{"transfer_ticket", (&enc{}).manager(158).dyn(mic).dyn(mic).raw(1).zeros(21).raw(5).raw(0).pkh().dyn([]byte("default")).b},
+		{"smart_rollup_originate", (&enc{}).manager(200).raw(1).dyn([]byte{0, 'a', 's', 'm'}).dyn(mic).raw(0xff).dyn(make([]byte, 42)).b},
+		{"smart_rollup_add_messages", (&enc{}).manager(201).dyn((&enc{}).dyn([]byte("m1")).dyn(nil).b).b},
+		{"smart_rollup_cement", (&enc{}).manager(202).zeros(20).b},
+		{"smart_rollup_publish", (&enc{}).manager(203).zeros(20).zeros(76).b},
+		{"smart_rollup_refute", (&enc{}).manager(204).zeros(20).pkh().raw(0).zeros(64).b},
+		{"smart_rollup_refute", (&enc{}).manager(204).zeros(20).pkh().raw(1, 0x05, 0).dyn((&enc{}).raw(0xff).zeros(32).raw(0x07).raw(0x00).raw(0x08).b).b},
+		{"smart_rollup_refute", (&enc{}).manager(204).zeros(20).pkh().raw(1, 0x05, 1).dyn([]byte{9}).raw(0xff).raw(0).i32(3).raw(2).dyn([]byte{1}).b},
+		{"smart_rollup_refute", (&enc{}).manager(204).zeros(20).pkh().raw(1, 0x05, 1).dyn(nil).raw(0xff).raw(1, 0).u16(2).raw(7, 7).b},
+		{"smart_rollup_refute", (&enc{}).manager(204).zeros(20).pkh().raw(1, 0x05, 1).dyn(nil).raw(0xff).raw(1, 2).zeros(7).dyn([]byte{1, 2}).b},
+		{"smart_rollup_refute", (&enc{}).manager(204).zeros(20).pkh().raw(1, 0x05, 1).dyn(nil).raw(0xff).raw(2).b},
+		{"smart_rollup_timeout", (&enc{}).manager(205).zeros(20).pkh().pkh().b},
+		{"smart_rollup_execute_outbox_message", (&enc{}).manager(206).zeros(20).zeros(32).dyn([]byte{1, 2, 3}).b},
+		{"smart_rollup_recover_bond", (&enc{}).manager(207).zeros(20).pkh().b},
+		{"dal_publish_commitment", (&enc{}).manager(230).zeros(145).b},
+		{"zk_rollup_origination", (&enc{}).manager(250).dyn([]byte{1}).dyn((&enc{}).dyn([]byte("c")).raw(2).b).dyn(make([]byte, 32)).i32(4).b},
+		{"zk_rollup_publish", (&enc{}).manager(251).zeros(20).dyn((&enc{}).i32(1).zeros(32).raw(0x41).pkh().zeros(20).dyn(nil).raw(1).raw(mic...).raw(0x03, 0x68).raw(1).zeros(21).b).b},
+		{"zk_rollup_publish", (&enc{}).manager(251).zeros(20).dyn((&enc{}).i32(1).zeros(32).raw(0x00).pkh().zeros(20).dyn([]byte{1}).raw(0).b).b},
+		{"zk_rollup_update", (&enc{}).manager(252).zeros(20).dyn((&enc{}).dyn([]byte("p")).dyn(make([]byte, 32)).zeros(32).raw(0xff).b).dyn((&enc{}).dyn([]byte("q")).dyn(nil).zeros(32).b).dyn([]byte{1}).dyn([]byte{2}).b},
+		{"signature_prefix", (&enc{}).raw(255, 3).zeros(32).b},
+	}
+}
+
+func TestParseRequest_EveryKind(t *testing.T) {
+	for _, tc := range everyKindVectors() {
+		t.Run(tc.kind, func(t *testing.T) {
+			p := kindPayload(tc.body)
+			req, err := ParseRequest(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(req.Operations) != 2 || req.Operations[0].Kind != tc.kind || req.Operations[1].Kind != "transaction" {
+				t.Fatalf("operations %+v", req.Operations)
+			}
+			// Any shorter body is malformed.
+			for n := 1; n < len(tc.body); n++ {
+				q := append(append([]byte{MagicGeneric}, make([]byte, 32)...), tc.body[:n]...)
+				if _, err := ParseRequest(q); !errors.Is(err, ErrMalformed) {
+					t.Fatalf("body cut at %d: err = %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+func TestParseRequest_BLSModeConsensus(t *testing.T) {
+	for _, tc := range []struct {
+		magic, tag byte
+		kind       Kind
+	}{{0x12, 40, KindPreattestation}, {0x13, 41, KindAttestation}} {
+		p := (&enc{}).raw(tc.magic).raw(0x7a, 0x06, 0xa7, 0x70).zeros(32).raw(tc.tag).i32(77).i32(2).zeros(32).b
+		req, err := ParseRequest(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.Kind != tc.kind || req.Level != 77 || req.Round != 2 || req.ChainID != "NetXdQprcVkpaWU" {
+			t.Fatalf("%+v", req)
+		}
+	}
+}
