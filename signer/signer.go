@@ -2,6 +2,7 @@
 package signer
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	gethcrypto "github.com/ethereum/go-ethereum/crypto"
 )
 
 // Curve is the signature scheme of a key.
@@ -182,19 +184,19 @@ func NormalizeLowS(c Curve, sig []byte) ([]byte, error) {
 	if len(sig) != 64 {
 		return nil, fmt.Errorf("%w: ECDSA signature is %d bytes, want 64", ErrBadSignature, len(sig))
 	}
-	var n, half *big.Int
+	var n *big.Int
 	switch c {
 	case Secp256k1:
-		n, half = secpN, secpHalfN
+		n = secpN
 	case P256:
-		n, half = p256N, p256HalfN
+		n = p256N
 	default:
 		return nil, fmt.Errorf("low-S normalization: not an ECDSA curve: %v", c)
 	}
-	s := new(big.Int).SetBytes(sig[32:])
-	if s.Cmp(half) <= 0 {
+	if IsLowS(c, sig) {
 		return sig, nil
 	}
+	s := new(big.Int).SetBytes(sig[32:])
 	s.Sub(n, s)
 	out := make([]byte, 64)
 	copy(out, sig[:32])
@@ -202,17 +204,21 @@ func NormalizeLowS(c Curve, sig []byte) ([]byte, error) {
 	return out, nil
 }
 
+var (
+	secpHalfNBytes = secpHalfN.FillBytes(make([]byte, 32))
+	p256HalfNBytes = p256HalfN.FillBytes(make([]byte, 32))
+)
+
 // IsLowS reports whether the S half of an ECDSA r||s signature is at most n/2.
 func IsLowS(c Curve, sig []byte) bool {
 	if len(sig) != 64 {
 		return false
 	}
-	s := new(big.Int).SetBytes(sig[32:])
 	switch c {
 	case Secp256k1:
-		return s.Cmp(secpHalfN) <= 0
+		return bytes.Compare(sig[32:], secpHalfNBytes) <= 0
 	case P256:
-		return s.Cmp(p256HalfN) <= 0
+		return bytes.Compare(sig[32:], p256HalfNBytes) <= 0
 	}
 	return false
 }
@@ -224,6 +230,14 @@ func Verify(pub PublicKey, digest, sig []byte) bool {
 	}
 	switch pub.Curve {
 	case Secp256k1:
+		if len(digest) != 32 {
+			return false
+		}
+		if IsLowS(Secp256k1, sig) {
+			// libsecp256k1 through go-ethereum (with cgo): about 3x faster
+			// than the pure-Go verifier; it accepts low-S signatures only.
+			return gethcrypto.VerifySignature(pub.Bytes, digest, sig)
+		}
 		pk, err := secp256k1.ParsePubKey(pub.Bytes)
 		if err != nil {
 			return false

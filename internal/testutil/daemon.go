@@ -65,8 +65,26 @@ func StartKeyward(t testing.TB, cfg, tezosAddr string, env ...string) *Daemon {
 // daemon's output) instead of failing the test.
 func TryStartKeyward(t testing.TB, cfg, tezosAddr string, env ...string) (*Daemon, error) {
 	t.Helper()
+	d, err := StartKeywardWait(t, cfg, func() bool {
+		resp, err := http.Get("http://" + tezosAddr + "/authorized_keys")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	}, env...)
+	if d != nil {
+		d.TezosURL = "http://" + tezosAddr
+	}
+	return d, err
+}
+
+// StartKeywardWait runs `keyward serve --config cfg` and polls ready until it
+// returns true (30 s at most).
+func StartKeywardWait(t testing.TB, cfg string, ready func() bool, env ...string) (*Daemon, error) {
+	t.Helper()
 	bin := Keyward(t)
-	d := &Daemon{TezosURL: "http://" + tezosAddr, Config: cfg, done: make(chan struct{})}
+	d := &Daemon{Config: cfg, done: make(chan struct{})}
 	d.Cmd = exec.Command(bin, "serve", "--config", cfg)
 	d.Cmd.Env = append(os.Environ(), env...)
 	d.Cmd.Stdout = lockedWriter{d}
@@ -83,15 +101,13 @@ func TryStartKeyward(t testing.TB, cfg, tezosAddr string, env ...string) (*Daemo
 			return nil, fmt.Errorf("keyward exited during start-up: %s", d.Output())
 		default:
 		}
-		resp, err := http.Get(d.TezosURL + "/authorized_keys")
-		if err == nil {
-			resp.Body.Close()
+		if ready() {
 			return d, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	d.Stop()
-	return nil, fmt.Errorf("keyward did not start listening on %s: %s", tezosAddr, d.Output())
+	return nil, fmt.Errorf("keyward did not become ready: %s", d.Output())
 }
 
 // Stop sends SIGTERM and waits (SIGKILL after 10 s).
