@@ -1,0 +1,235 @@
+package awskms
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/chains/tezos"
+	"github.com/keyward/keyward/internal/testutil"
+	"github.com/keyward/keyward/signer"
+)
+
+var (
+	cliRefRe = regexp.MustCompile(`(?m)^ref:\s+(\S+)$`)
+	cliTzRe  = regexp.MustCompile(`(?m)^tz address:\s+(tz[23]\S+)$`)
+	cli0xRe  = regexp.MustCompile(`(?m)^0x address:\s+(0x[0-9a-fA-F]{40})$`)
+)
+
+// createKMSKeyCLI runs `keyward keys create-kms` against the emulator and
+// returns the printed ref and tz address.
+func createKMSKeyCLI(t *testing.T, e *emulator, typ, alias string) (ref, pkh string) {
+	t.Helper()
+	out, err := testutil.Run(t, nil, "keys", "create-kms", "--type", typ, "--alias", alias,
+		"--endpoint", e.addr(), "--region", emulatorRegion, "--description", "keyward e2e "+typ)
+	if err != nil {
+		t.Fatalf("keys create-kms: %v\n%s", err, out)
+	}
+	r, tz := cliRefRe.FindStringSubmatch(out), cliTzRe.FindStringSubmatch(out)
+	if r == nil || tz == nil {
+		t.Fatalf("no ref or tz address in:\n%s", out)
+	}
+	if hasEth := cli0xRe.MatchString(out); hasEth != (typ == "secp256k1") {
+		t.Errorf("0x address printed: %v, want it for secp256k1 only:\n%s", hasEth, out)
+	}
+	show, err := testutil.Run(t, nil, "keys", "show", r[1])
+	if err != nil || !strings.Contains(show, tz[1]) {
+		t.Fatalf("keys show %s: %v\n%s", r[1], err, show)
+	}
+	return r[1], tz[1]
+}
+
+// kmsAttestation builds a 0x13 attestation request (mainnet chain id).
+func kmsAttestation(level, round int32, slot uint16) []byte {
+	b := []byte{0x13, 0x7a, 0x06, 0xa7, 0x70}
+	b = append(b, bytes.Repeat([]byte{9}, 32)...)
+	b = append(b, 21)
+	b = binary.BigEndian.AppendUint16(b, slot)
+	b = binary.BigEndian.AppendUint32(b, uint32(level))
+	b = binary.BigEndian.AppendUint32(b, uint32(round))
+	b = append(b, bytes.Repeat([]byte{7}, 32)...)
+	return b
+}
+
+// michelsonString packs a Michelson string as 0x05 data.
+func michelsonString(s string) []byte {
+	b := []byte{0x05, 0x01}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+type tezosClient struct {
+	t    *testing.T
+	base string
+	pubs map[string]signer.PublicKey
+}
+
+func (c *tezosClient) publicKey(pkh string) signer.PublicKey {
+	c.t.Helper()
+	if p, ok := c.pubs[pkh]; ok {
+		return p
+	}
+	resp, err := http.Get(c.base + "/keys/" + pkh)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		PublicKey string `json:"public_key"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != 200 {
+		c.t.Fatalf("GET /keys/%s: %d %v", pkh, resp.StatusCode, err)
+	}
+	p, err := tezos.ParsePublicKey(v.PublicKey)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if got, _ := tezos.PublicKeyHash(p); got != pkh {
+		c.t.Fatalf("GET /keys/%s returned the key of %s", pkh, got)
+	}
+	c.pubs[pkh] = p
+	return p
+}
+
+// sign POSTs payload and returns the status; on 200 it checks the spsig1/p2sig
+// signature against the key's public key, independently of keyward.
+func (c *tezosClient) sign(pkh string, payload []byte) (int, string) {
+	c.t.Helper()
+	body := fmt.Sprintf("%q", fmt.Sprintf("%x", payload))
+	resp, err := http.Post(c.base+"/keys/"+pkh, "application/json", strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return resp.StatusCode, string(b)
+	}
+	var v struct {
+		Signature string `json:"signature"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		c.t.Fatalf("200 with body %q: %v", b, err)
+	}
+	pub := c.publicKey(pkh)
+	want := map[signer.Curve]string{signer.Secp256k1: "spsig1", signer.P256: "p2sig"}[pub.Curve]
+	if !strings.HasPrefix(v.Signature, want) {
+		c.t.Errorf("signature %s for a %v key, want prefix %s", v.Signature, pub.Curve, want)
+	}
+	curve, sig, err := tezos.DecodeSignature(v.Signature)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	d := tezos.Digest(payload)
+	if curve != pub.Curve || !signer.Verify(pub, d[:], sig) || !signer.IsLowS(curve, sig) {
+		c.t.Errorf("signature %s does not verify (or is high-S) for %s", v.Signature, pkh)
+	}
+	return 200, v.Signature
+}
+
+func readyz(t *testing.T, addr string) int {
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func waitReadyz(t *testing.T, addr string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for readyz(t, addr) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz did not turn %d", want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestDaemon_TezosRequestsSignedByKMSKeys creates tz2 and tz3 keys in the
+// emulator through the CLI, runs keyward on them, signs Michelson data and
+// attestations, then stops KMS: 503 within the deadline and /readyz false;
+// after KMS is back, /readyz recovers and the failed request signs on retry.
+func TestDaemon_TezosRequestsSignedByKMSKeys(t *testing.T) {
+	e := startEmulator(t)
+	dir := t.TempDir()
+	tz2Ref, tz2 := createKMSKeyCLI(t, e, "secp256k1", "alias/e2e-tz2")
+	tz3Ref, tz3 := createKMSKeyCLI(t, e, "p256", "alias/e2e-tz3")
+	if !strings.HasPrefix(tz2, "tz2") || !strings.HasPrefix(tz3, "tz3") {
+		t.Fatalf("addresses %s %s", tz2, tz3)
+	}
+
+	addr, opsAddr := testutil.Addr(t), testutil.Addr(t)
+	cfg := testutil.WriteConfig(t, dir, fmt.Sprintf(`tezos:
+  listen: %s
+server:
+  metrics_listen: %s
+watermark: file://%s
+audit: %s
+keys:
+  kms:
+    ref: '%s'
+    tezos:
+      allow: [generic, michelson_data]
+      operations: [transaction]
+  kms3:
+    ref: '%s'
+    tezos:
+      allow: [generic, michelson_data, attestation]
+      operations: [transaction]
+`, addr, opsAddr, filepath.Join(dir, "wm"), filepath.Join(dir, "audit.jsonl"), tz2Ref, tz3Ref))
+	d := testutil.StartKeyward(t, cfg, addr)
+	c := &tezosClient{t: t, base: d.TezosURL, pubs: map[string]signer.PublicKey{}}
+
+	for i := 0; i < 20; i++ {
+		for _, pkh := range []string{tz2, tz3} {
+			if st, body := c.sign(pkh, michelsonString(fmt.Sprintf("price %d", i))); st != 200 {
+				t.Fatalf("%s: %d %s\n%s", pkh, st, body, d.Output())
+			}
+		}
+	}
+	if st, body := c.sign(tz3, kmsAttestation(100, 0, 1)); st != 200 {
+		t.Fatalf("attestation 100: %d %s", st, body)
+	}
+	if st, _ := c.sign(tz2, kmsAttestation(100, 0, 1)); st != 403 {
+		t.Errorf("attestation on a key allowing only michelson_data/generic: %d, want 403", st)
+	}
+	waitReadyz(t, opsAddr, 200)
+
+	e.stop()
+	start := time.Now()
+	if st, body := c.sign(tz2, michelsonString("while down")); st != 503 {
+		t.Errorf("KMS down: %d %s, want 503", st, body)
+	}
+	if elapsed := time.Since(start); elapsed > DefaultTimeout {
+		t.Errorf("KMS down: answered after %v", elapsed)
+	}
+	if st, body := c.sign(tz3, kmsAttestation(101, 0, 1)); st != 503 {
+		t.Errorf("attestation with KMS down: %d %s, want 503", st, body)
+	}
+	waitReadyz(t, opsAddr, 503)
+
+	e.start()
+	waitReadyz(t, opsAddr, 200)
+	if st, body := c.sign(tz2, michelsonString("after")); st != 200 {
+		t.Fatalf("after KMS restart: %d %s", st, body)
+	}
+	// The attestation that failed at level 101 is retried by the baker with
+	// the identical payload: it signs (DESIGN §6 retry rule), and then 101 is
+	// taken for any other payload.
+	if st, body := c.sign(tz3, kmsAttestation(101, 0, 1)); st != 200 {
+		t.Errorf("retry of the failed level-101 attestation: %d %s, want 200", st, body)
+	}
+	if st, _ := c.sign(tz3, kmsAttestation(101, 0, 3)); st != 409 {
+		t.Errorf("second payload at level 101: %d, want 409", st)
+	}
+}
