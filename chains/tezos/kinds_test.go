@@ -133,3 +133,20 @@ func TestParseRequest_BLSModeConsensus(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRequest_RejectsTezAboveInt64(t *testing.T) {
+	over := []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01} // 2^63
+	max := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}        // 2^63-1
+	build := func(fee, amount []byte) []byte {
+		e := (&enc{}).raw(MagicGeneric).zeros(32).raw(108).pkh().raw(fee...).raw(0x01, 0x01, 0x00).raw(amount...).raw(0).pkh().raw(0)
+		return e.b
+	}
+	if _, err := ParseRequest(build(max, max)); err != nil {
+		t.Fatalf("2^63-1 refused: %v", err)
+	}
+	for name, p := range map[string][]byte{"fee": build(over, max), "amount": build(max, over)} {
+		if _, err := ParseRequest(p); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s of 2^63: err = %v", name, err)
+		}
+	}
+}

@@ -248,7 +248,7 @@ func fitness(r *reader) int64 {
 // managerHeader reads source, fee, counter, gas limit and storage limit.
 func managerHeader(r *reader, op *Operation) {
 	op.Source = r.pkh("source")
-	op.Fee = r.zarith("fee", false, true)
+	op.Fee = r.mutez("fee")
 	r.zarith("counter", false, false)
 	r.zarith("gas limit", false, false)
 	r.zarith("storage limit", false, false)
@@ -346,7 +346,7 @@ func parseManager(r *reader, op *Operation, tag byte) {
 		r.publicKey("public key")
 		blsProof(r)
 	case tagTransaction:
-		op.Amount = r.zarith("amount", false, true)
+		op.Amount = r.mutez("amount")
 		op.Destination = r.contract("destination")
 		op.Entrypoint = "default"
 		if r.bool("parameters presence") {
@@ -357,7 +357,7 @@ func parseManager(r *reader, op *Operation, tag byte) {
 			op.Kind = op.Entrypoint
 		}
 	case tagOrigination:
-		op.Amount = r.zarith("balance", false, true)
+		op.Amount = r.mutez("balance")
 		if r.bool("delegate presence") {
 			r.skipPKH("delegate")
 		}
@@ -371,7 +371,7 @@ func parseManager(r *reader, op *Operation, tag byte) {
 		r.dynBytes("value")
 	case tagSetDepositsLimit:
 		if r.bool("limit presence") {
-			r.zarith("limit", false, false)
+			r.mutez("limit")
 		}
 	case tagIncreasePaidStorage:
 		r.zarith("amount", true, false)

@@ -203,6 +203,19 @@ func (r *reader) zarith(what string, signed, want bool) *big.Int {
 	return zarithValue(raw, signed)
 }
 
+// mutez reads a Tez amount: a Zarith natural that, as in Octez's Tez_repr,
+// must fit a signed 64-bit integer.
+func (r *reader) mutez(what string) *big.Int {
+	start := r.off
+	v := r.zarith(what, false, true)
+	if r.ok() && !v.IsInt64() {
+		r.off = start
+		r.fail("%s %s mutez out of range", what, v)
+		return nil
+	}
+	return v
+}
+
 func zarithValue(raw []byte, signed bool) *big.Int {
 	neg := signed && raw[0]&0x40 != 0
 	first := 7

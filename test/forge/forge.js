@@ -65,7 +65,8 @@ const generic = [
     mgr('transaction', tz1, { amount: '1000000', destination: baker }),
   ]],
   ['transaction_tz2_to_tz3', [mgr('transaction', tz2, { amount: '1', destination: tz3 })]],
-  ['transaction_large_amount', [mgr('transaction', tz3, { fee: '18446744073709551617', amount: '9223372036854775807', destination: tz1 })]],
+  ['transaction_large_amount', [mgr('transaction', tz3, { fee: '9223372036854775807', amount: '9223372036854775807', destination: tz1 })]],
+  ['transaction_7_byte_fee', [mgr('transaction', tz3, { fee: '72057594037927936', amount: '0', destination: tz1 })]],
   ['transaction_kt1_update', [mgr('transaction', tz1, {
     amount: '0', destination: kt1,
     parameters: { entrypoint: 'update', value: { prim: 'Pair', args: [{ string: 'XTZ-USD' }, { int: '3141592' }] } },
