@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,12 +21,15 @@ import (
 	"github.com/keyward/keyward/signer"
 )
 
-const benchHelp = `Usage: keyward bench --url URL --key PKH [-c 16] [-d 10s] [--payload HEX | --kind generic|michelson]
+const benchHelp = `Usage: keyward bench --url URL --key PKH[,PKH...] [-c 16] [-d 10s] [--payload HEX | --kind generic|michelson|attestation]
 
 Drives a running keyward over HTTP with concurrent Tezos signing requests and
 prints requests/s, p50 and p99 latency and the error count. The default payload
 is a generic operation (0x03) holding one transaction from the key to itself,
 which the key's policy must allow (allow: [generic], operations: [transaction]).
+--kind attestation sends attestations at rising levels (one counter per key,
+starting at --start-level), which exercises the durable watermark; several
+keys given as a comma-separated list share the clients round-robin.
 With --pid the daemon's resident memory (VmRSS, VmHWM) is printed at the end.
 `
 
@@ -36,7 +40,8 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	conc := fs.Int("c", 16, "concurrent clients")
 	dur := fs.Duration("d", 10*time.Second, "duration")
 	payloadHex := fs.String("payload", "", "payload to sign (hex); default built from --kind")
-	kind := fs.String("kind", "generic", "generic (one transaction) or michelson (packed data)")
+	kind := fs.String("kind", "generic", "generic (one transaction), michelson (packed data) or attestation (rising levels)")
+	startLevel := fs.Int64("start-level", 1, "first level for --kind attestation (must be above the keys' marks)")
 	pid := fs.Int("pid", 0, "daemon process id, to report its resident memory")
 	if _, err := parse(fs, args, stderr); err != nil {
 		return err
@@ -47,20 +52,35 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if *dur > 10*time.Minute {
 		return errors.New("-d is limited to 10m")
 	}
-	payload := *payloadHex
-	if payload == "" {
-		b, err := benchPayload(*kind, *key)
-		if err != nil {
-			return err
+	keys := strings.Split(*key, ",")
+	targets := make([]string, len(keys))
+	bodies := make([][]byte, len(keys))
+	levels := make([]atomic.Int64, len(keys))
+	for i, k := range keys {
+		targets[i] = strings.TrimRight(*url, "/") + "/keys/" + k
+		levels[i].Store(*startLevel - 1)
+		payload := *payloadHex
+		if payload == "" && *kind != "attestation" {
+			b, err := benchPayload(*kind, k)
+			if err != nil {
+				return err
+			}
+			payload = hex.EncodeToString(b)
 		}
-		payload = hex.EncodeToString(b)
+		bodies[i] = []byte(`"` + payload + `"`)
 	}
-	body := []byte(`"` + payload + `"`)
-	target := strings.TrimRight(*url, "/") + "/keys/" + *key
+	bodyFor := func(i int) []byte {
+		if *kind == "attestation" && *payloadHex == "" {
+			return []byte(`"` + hex.EncodeToString(attestationPayload(levels[i].Add(1))) + `"`)
+		}
+		return bodies[i]
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc}, Timeout: 30 * time.Second}
-	// One warm-up request, which also checks the setup.
-	if err := benchOnce(client, target, body); err != nil {
-		return fmt.Errorf("first request failed: %w", err)
+	// One warm-up request per key, which also checks the setup.
+	for i := range keys {
+		if err := benchOnce(client, targets[i], bodyFor(i)); err != nil {
+			return fmt.Errorf("first request for %s failed: %w", keys[i], err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *dur)
 	defer cancel()
@@ -73,8 +93,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		go func(i int) {
 			defer wg.Done()
 			for ctx.Err() == nil {
+				k := i % len(keys)
 				t := time.Now()
-				if err := benchOnce(client, target, body); err != nil {
+				if err := benchOnce(client, targets[k], bodyFor(k)); err != nil {
 					if ctx.Err() == nil {
 						errs.Add(1)
 					}
@@ -131,6 +152,16 @@ func procMem(pid int) (rss, hwm string) {
 		}
 	}
 	return rss, hwm
+}
+
+// attestationPayload is a 0x13 attestation on mainnet's chain id at level.
+func attestationPayload(level int64) []byte {
+	b := []byte{0x13, 0x7a, 0x06, 0xa7, 0x70}
+	b = append(b, make([]byte, 32)...) // branch
+	b = append(b, 21, 0, 1)            // attestation, slot 1
+	b = binary.BigEndian.AppendUint32(b, uint32(level))
+	b = binary.BigEndian.AppendUint32(b, 0) // round
+	return append(b, make([]byte, 32)...)
 }
 
 // benchPayload builds a generic operation holding one transaction of 1 mutez

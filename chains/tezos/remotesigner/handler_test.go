@@ -75,7 +75,7 @@ func consensusPayload(magic byte, level, round int32, salt uint16) []byte {
 }
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	store  watermark.Store
 	wmDir  string
@@ -84,7 +84,7 @@ type fixture struct {
 	auth   *Authorizer
 }
 
-func newFixture(t *testing.T, authorized []string) *fixture {
+func newFixture(t testing.TB, authorized []string) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{t: t, wmDir: filepath.Join(dir, "wm"), auditP: filepath.Join(dir, "audit.jsonl"), keys: map[signer.Curve]*keyring.Key{}}
