@@ -1,0 +1,202 @@
+// Package pgtest starts throwaway PostgreSQL clusters (initdb into a temp dir, pg_ctl on a free port) for keyward's tests.
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/testutil"
+)
+
+// Cluster is a PostgreSQL cluster started by a test. It listens on
+// 127.0.0.1:Port with trust authentication for the superuser "postgres".
+type Cluster struct {
+	Port int
+	Dir  string // the cluster's base directory (data dir, socket, log)
+
+	bin     string     // directory holding initdb, pg_ctl, postgres
+	asUser  *user.User // run the server as this OS user (root only)
+	mu      sync.Mutex // serializes Start/Stop
+	running bool
+	t       testing.TB
+}
+
+// binDir finds the directory of initdb and pg_ctl: $PATH first, then the
+// newest /usr/lib/postgresql/*/bin (Debian keeps them off $PATH).
+func binDir() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		dir := filepath.Dir(p)
+		if _, err := os.Stat(filepath.Join(dir, "pg_ctl")); err == nil {
+			return dir, nil
+		}
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	sort.Slice(matches, func(i, j int) bool { return pgVersion(matches[i]) > pgVersion(matches[j]) })
+	for _, m := range matches {
+		dir := filepath.Dir(m)
+		if _, err := os.Stat(filepath.Join(dir, "pg_ctl")); err == nil {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("initdb and pg_ctl not found on $PATH nor under /usr/lib/postgresql/*/bin (Debian package postgresql)")
+}
+
+func pgVersion(initdb string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	return v
+}
+
+// Start creates and starts a cluster; it is stopped and removed when the
+// test ends. Missing PostgreSQL binaries skip the test (fail under CI=true).
+// As root the server runs as the OS user "postgres", which must exist.
+func Start(t testing.TB) *Cluster {
+	t.Helper()
+	bin, err := binDir()
+	testutil.Need(t, "postgresql (initdb, pg_ctl)", err)
+	c := &Cluster{bin: bin, t: t}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		testutil.Need(t, "OS user postgres (PostgreSQL refuses to run as root)", err)
+		c.asUser = u
+	}
+	// Not t.TempDir: its parents are 0700 root, which the postgres user
+	// cannot traverse.
+	base, err := os.MkdirTemp("", "keyward-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Dir = base
+	t.Cleanup(func() {
+		c.Stop()
+		os.RemoveAll(base)
+	})
+	if err := os.Chmod(base, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if c.asUser != nil {
+		uid, _ := strconv.Atoi(c.asUser.Uid)
+		gid, _ := strconv.Atoi(c.asUser.Gid)
+		if err := os.Chown(base, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := c.run("initdb", "-D", c.dataDir(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		c.Port = testutil.FreePort(t)
+		if lastErr = c.start(); lastErr == nil {
+			return c
+		}
+	}
+	t.Fatalf("pg_ctl start: %v", lastErr)
+	return nil
+}
+
+func (c *Cluster) dataDir() string { return filepath.Join(c.Dir, "data") }
+
+// run runs one of the cluster's programs, as the postgres user when root.
+func (c *Cluster) run(prog string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	path := filepath.Join(c.bin, prog)
+	var cmd *exec.Cmd
+	if c.asUser != nil {
+		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", c.asUser.Username, "--", path}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, path, args...)
+	}
+	cmd.Dir = c.Dir
+	// pg_ctl's server inherits stdout/stderr unless -l is given; it is.
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (c *Cluster) start() error {
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200", c.Port, c.Dir)
+	out, err := c.run("pg_ctl", "-D", c.dataDir(), "-l", filepath.Join(c.Dir, "server.log"), "-o", opts, "-w", "-t", "60", "start")
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.Dir, "server.log"))
+		return fmt.Errorf("%v\n%s\nserver.log:\n%s", err, out, tail(string(log), 40))
+	}
+	c.running = true
+	return nil
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// DSN returns the URL of the cluster's "postgres" database.
+func (c *Cluster) DSN() string { return c.DSNFor("postgres") }
+
+// DSNFor returns the URL of database db on the cluster.
+func (c *Cluster) DSNFor(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
+}
+
+// CreateDB creates a fresh database and returns its URL.
+func (c *Cluster) CreateDB(t testing.TB, db string) string {
+	t.Helper()
+	out, err := c.run(filepath.Join("createdb"), "-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-U", "postgres", db)
+	if err != nil {
+		t.Fatalf("createdb %s: %v\n%s", db, err, out)
+	}
+	return c.DSNFor(db)
+}
+
+// Stop stops the server (fast shutdown: open connections are cut, as when
+// the database host goes away). Stopping a stopped cluster does nothing.
+func (c *Cluster) Stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running {
+		return
+	}
+	if out, err := c.run("pg_ctl", "-D", c.dataDir(), "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+		c.t.Errorf("pg_ctl stop: %v\n%s", err, out)
+		return
+	}
+	c.running = false
+}
+
+// Start restarts a stopped cluster on the same port and data directory.
+func (c *Cluster) Start() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return
+	}
+	if err := c.start(); err != nil {
+		c.t.Fatalf("pg_ctl start (restart): %v", err)
+	}
+}
+
+// Reachable reports whether the server accepts TCP connections.
+func (c *Cluster) Reachable() bool {
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(c.Port), time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}

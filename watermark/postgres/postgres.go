@@ -1,0 +1,328 @@
+// Package postgres keeps watermarks in a PostgreSQL table shared by many keyward instances, advancing each mark with one conditional statement committed before signing.
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keyward/keyward/watermark"
+)
+
+func init() {
+	watermark.Register("postgres", openURL)
+	watermark.Register("postgresql", openURL)
+}
+
+// DefaultCallTimeout bounds every call to the database unless the URL sets
+// call_timeout.
+const DefaultCallTimeout = 2 * time.Second
+
+// defaultMaxConns is the pool size when the URL does not set pool_max_conns
+// (pgx's own default, max(4, CPUs), is too small for many keys at once).
+const defaultMaxConns = 16
+
+// advisoryLockKey serializes schema migrations between instances starting
+// at once (pg_advisory_xact_lock on this constant, per database).
+const advisoryLockKey int64 = 0x6b65797761726431 // "keyward1"
+
+// migrations[v-1] takes the schema from version v-1 to v. Append only.
+var migrations = []string{
+	// 1: the marks.
+	`CREATE TABLE keyward_watermarks (
+		key        text        NOT NULL,
+		chain      text        NOT NULL,
+		kind       smallint    NOT NULL,
+		level      bigint      NOT NULL,
+		round      bigint      NOT NULL,
+		digest     bytea       NOT NULL,
+		signature  bytea,
+		updated_at timestamptz NOT NULL DEFAULT now(),
+		PRIMARY KEY (key, chain, kind)
+	)`,
+}
+
+// SchemaVersion is the schema version this package creates and expects.
+var SchemaVersion = len(migrations)
+
+// ErrSchemaTooNew: the database was migrated by a newer keyward.
+var ErrSchemaTooNew = errors.New("watermark schema is newer than this keyward")
+
+// Store is the PostgreSQL watermark store. Every call has its own deadline;
+// every database failure wraps watermark.ErrUnavailable, so nothing is signed
+// while the database cannot be written. Many processes may share one database.
+type Store struct {
+	pool    *pgxpool.Pool
+	timeout time.Duration
+	name    string // redacted URL, for errors
+}
+
+var _ watermark.Store = (*Store)(nil)
+
+// openURL opens postgres://… or postgresql://… (the whole URL is the DSN).
+func openURL(ctx context.Context, u *url.URL) (watermark.Store, error) {
+	return Open(ctx, u.String())
+}
+
+// Open connects to the database named by the URL dsn, then creates or
+// migrates the schema. Besides libpq's and pgx's parameters (sslmode,
+// connect_timeout, pool_max_conns, pool_max_conn_lifetime,
+// pool_max_conn_idle_time, pool_health_check_period, search_path, …) the URL
+// may carry call_timeout, a Go duration bounding each call (default 2s):
+//
+//	postgres://keyward@db.internal:5432/keyward?sslmode=verify-full&pool_max_conns=32&call_timeout=1s
+//
+// The database must be reachable: Open fails (wrapping
+// watermark.ErrUnavailable) rather than start without the marks.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil, fmt.Errorf("watermark postgres: need a postgres:// URL")
+	}
+	name := u.Redacted()
+	q := u.Query()
+	timeout := DefaultCallTimeout
+	if v := q.Get("call_timeout"); v != "" {
+		timeout, err = time.ParseDuration(v)
+		if err != nil || timeout <= 0 {
+			return nil, fmt.Errorf("watermark postgres %s: call_timeout %q: want a positive duration like 2s", name, v)
+		}
+		q.Del("call_timeout")
+	}
+	setMax := !q.Has("pool_max_conns")
+	u.RawQuery = q.Encode()
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		// pgx's parse errors may quote the DSN; name only the redacted URL.
+		return nil, fmt.Errorf("watermark postgres %s: invalid connection URL", name)
+	}
+	if setMax {
+		cfg.MaxConns = defaultMaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > timeout {
+		cfg.ConnConfig.ConnectTimeout = timeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("watermark postgres %s: %w: %w", name, watermark.ErrUnavailable, err)
+	}
+	s := &Store{pool: pool, timeout: timeout, name: name}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// call returns ctx bounded by the per-call timeout.
+func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+func (s *Store) unavailable(what string, err error) error {
+	return fmt.Errorf("watermark postgres %s: %s: %w: %w", s.name, what, watermark.ErrUnavailable, err)
+}
+
+// migrate creates the schema or brings it to SchemaVersion, in one
+// transaction holding an advisory lock so instances starting together take
+// turns. Migration is bounded by 10 call timeouts (other instances may hold
+// the lock briefly).
+func (s *Store) migrate(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*s.timeout)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, advisoryLockKey); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS keyward_schema_version (
+			id         smallint    PRIMARY KEY CHECK (id = 1),
+			version    integer     NOT NULL,
+			checked_at timestamptz NOT NULL DEFAULT now()
+		)`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO keyward_schema_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`); err != nil {
+			return err
+		}
+		var v int
+		if err := tx.QueryRow(ctx, `SELECT version FROM keyward_schema_version WHERE id = 1 FOR UPDATE`).Scan(&v); err != nil {
+			return err
+		}
+		if v > len(migrations) {
+			return fmt.Errorf("%w: database at version %d, this keyward knows up to %d", ErrSchemaTooNew, v, len(migrations))
+		}
+		for ; v < len(migrations); v++ {
+			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migration to version %d: %w", v+1, err)
+			}
+		}
+		_, err := tx.Exec(ctx, `UPDATE keyward_schema_version SET version = $1, checked_at = now() WHERE id = 1`, v)
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrSchemaTooNew):
+		return fmt.Errorf("watermark postgres %s: %w", s.name, err)
+	case err != nil:
+		return s.unavailable("schema", err)
+	}
+	return nil
+}
+
+// The statements. Each runs alone, so it commits (durably, with the server's
+// synchronous_commit) before the call returns.
+const (
+	// advanceSQL inserts the mark or moves it up; a row is returned only
+	// when it did. Under the row lock ON CONFLICT takes, the WHERE sees the
+	// latest committed mark, so of two different payloads at one (level,
+	// round) at most one ever updates.
+	advanceSQL = `INSERT INTO keyward_watermarks AS t (key, chain, kind, level, round, digest, signature, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, NULL, now())
+		ON CONFLICT (key, chain, kind) DO UPDATE
+		SET level = excluded.level, round = excluded.round, digest = excluded.digest, signature = NULL, updated_at = excluded.updated_at
+		WHERE (excluded.level, excluded.round) > (t.level, t.round)
+		RETURNING 1`
+	markSQL   = `SELECT level, round, digest, signature FROM keyward_watermarks WHERE key = $1 AND chain = $2 AND kind = $3`
+	setSigSQL = `UPDATE keyward_watermarks SET signature = $7
+		WHERE key = $1 AND chain = $2 AND kind = $3 AND level = $4 AND round = $5 AND digest = $6`
+	setSQL = `INSERT INTO keyward_watermarks AS t (key, chain, kind, level, round, digest, signature, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+		ON CONFLICT (key, chain, kind) DO UPDATE
+		SET level = excluded.level, round = excluded.round, digest = excluded.digest, signature = excluded.signature, updated_at = excluded.updated_at`
+	marksSQL = `SELECT key, chain, kind, level, round, digest, signature FROM keyward_watermarks ORDER BY key, chain, kind`
+	// readySQL is a real write: it fails on a read-only server or standby.
+	readySQL = `UPDATE keyward_schema_version SET checked_at = now() WHERE id = 1`
+)
+
+// maxAttempts bounds Advance's loop; it repeats only when a mark was lowered
+// (Set) between its two statements.
+const maxAttempts = 8
+
+// Advance implements watermark.Store. A strictly higher (level, round) is
+// written by one conditional upsert, committed before Advance returns. When
+// the upsert changes nothing, the current mark is read (a later snapshot
+// than the one the upsert saw, never an older mark unless Set lowered it, in
+// which case Advance starts over): the same (level, round, digest) is a retry
+// and returns the stored signature; anything else is a *RefusedError. Each
+// outcome is decided by one committed state of the row, so Advance is
+// linearizable across processes.
+func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64, digest []byte) ([]byte, error) {
+	if len(digest) != 32 {
+		return nil, fmt.Errorf("watermark postgres %s: digest is %d bytes, want 32", id, len(digest))
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	kind := int16(id.Kind)
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		tag, err := s.pool.Exec(ctx, advanceSQL, id.Key, id.Chain, kind, level, round, digest)
+		if err != nil {
+			return nil, s.unavailable(id.String(), err)
+		}
+		if tag.RowsAffected() == 1 {
+			return nil, nil
+		}
+		var have watermark.Mark
+		err = s.pool.QueryRow(ctx, markSQL, id.Key, id.Chain, kind).Scan(&have.Level, &have.Round, &have.Digest, &have.Signature)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue // deleted by hand in between: start over
+		}
+		if err != nil {
+			return nil, s.unavailable(id.String(), err)
+		}
+		if have.Level == level && have.Round == round && bytes.Equal(have.Digest, digest) {
+			return have.Signature, nil
+		}
+		if watermark.Above(level, round, have.Level, have.Round) {
+			continue // lowered by Set in between: start over
+		}
+		return nil, &watermark.RefusedError{ID: id, Have: have, Level: level, Round: round}
+	}
+	return nil, s.unavailable(id.String(), fmt.Errorf("mark kept moving down under %d attempts", maxAttempts))
+}
+
+// SetSignature implements watermark.Store: one UPDATE matching the exact
+// mark. It commits without waiting for the WAL flush (synchronous_commit off
+// for this transaction only): a crash may lose the signature, never the
+// mark, and an identical retry is then signed afresh, which is safe.
+func (s *Store) SetSignature(ctx context.Context, id watermark.ID, level, round int64, digest, sig []byte) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(setSigSQL, id.Key, id.Chain, int16(id.Kind), level, round, digest, sig)
+	b.Queue(`COMMIT`)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return s.unavailable(id.String(), err)
+	}
+	return nil
+}
+
+// Marks implements watermark.Store.
+func (s *Store) Marks(ctx context.Context) ([]watermark.Entry, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, marksSQL)
+	if err != nil {
+		return nil, s.unavailable("marks", err)
+	}
+	out := []watermark.Entry{}
+	for rows.Next() {
+		var e watermark.Entry
+		var kind int16
+		if err := rows.Scan(&e.ID.Key, &e.ID.Chain, &kind, &e.Mark.Level, &e.Mark.Round, &e.Mark.Digest, &e.Mark.Signature); err != nil {
+			rows.Close()
+			return nil, s.unavailable("marks", err)
+		}
+		if kind < 0 || kind > 0xff {
+			rows.Close()
+			return nil, s.unavailable("marks", fmt.Errorf("%s/%s: kind %d is not a byte", e.ID.Key, e.ID.Chain, kind))
+		}
+		e.ID.Kind = byte(kind)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.unavailable("marks", err)
+	}
+	return out, nil
+}
+
+// Set implements watermark.Store: an unconditional upsert, committed before
+// it returns.
+func (s *Store) Set(ctx context.Context, id watermark.ID, m watermark.Mark) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	digest := m.Digest
+	if digest == nil {
+		digest = []byte{} // a mark set by hand may have no digest; the column is NOT NULL
+	}
+	if _, err := s.pool.Exec(ctx, setSQL, id.Key, id.Chain, int16(id.Kind), m.Level, m.Round, digest, m.Signature); err != nil {
+		return s.unavailable(id.String(), err)
+	}
+	return nil
+}
+
+// Ready implements watermark.Store with a committed one-row write, which
+// fails when the server is down, read-only or a standby.
+func (s *Store) Ready(ctx context.Context) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, readySQL); err != nil {
+		return s.unavailable("ready", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// String names the store by its redacted URL.
+func (s *Store) String() string { return s.name }
