@@ -109,9 +109,8 @@ func newLogger(cfg *config.Config, level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// devEthereumListen is the ethereum section of the dev config; empty in a
-// build without Ethereum support.
-var devEthereumListen = ""
+// devEthereumListen is the ethereum section of the dev config.
+var devEthereumListen = "ethereum:\n  listen: 127.0.0.1:8550\n  chain_id: 1337\n"
 
 // prepareDev creates the dev directory on first use and returns its config path.
 func prepareDev(ctx context.Context, dir string, stderr io.Writer) (string, error) {
@@ -168,8 +167,8 @@ keys:
 func printDevBanner(w io.Writer, ring *keyring.Ring, cfg *config.Config) {
 	for _, k := range ring.Keys() {
 		fmt.Fprintf(w, "\nkeyward dev signer\n  key:        %s (%s, UNENCRYPTED dev key)\n  tz address: %s\n  public key: %s\n", k.Name, k.Pub.Curve, k.PKH, k.TezosPub)
-		if k.EthAddress != "" {
-			fmt.Fprintf(w, "  eth:        %s\n", k.EthAddress)
+		if k.EthAddress != "" && k.Ethereum != nil {
+			fmt.Fprintf(w, "  eth:        %s (JSON-RPC on http://%s)\n", k.EthAddress, cfg.Ethereum.Listen)
 		}
 		fmt.Fprintf(w, "\nTry it:\n  curl -s http://%s/keys/%s\n  curl -s -X POST -H 'Content-Type: application/json' -d '\"05010000000568656c6c6f\"' http://%s/keys/%s\n\n",
 			cfg.Tezos.Listen, k.PKH, cfg.Tezos.Listen, k.PKH)
