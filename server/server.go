@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,8 @@ func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logg
 		return nil, err
 	}
 	s.keys.Store(ring)
+	// Key files are decrypted with scrypt (32 MiB each): give that memory back.
+	debug.FreeOSMemory()
 	a, err := remotesigner.NewAuthorizer(cfg.Tezos.AuthorizedKeys)
 	if err != nil {
 		s.Close()

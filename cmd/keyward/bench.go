@@ -85,6 +85,17 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), *dur)
 	defer cancel()
 	var errs atomic.Int64
+	var maxRSS atomic.Int64
+	if *pid > 0 {
+		go func() {
+			for ctx.Err() == nil {
+				if kb := rssKB(*pid); kb > maxRSS.Load() {
+					maxRSS.Store(kb)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
 	lat := make([][]time.Duration, *conc)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -120,7 +131,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "throughput: %.0f req/s\nlatency: p50 %s  p99 %s\n", float64(len(all))/elapsed.Seconds(), pct(0.5), pct(0.99))
 	if *pid > 0 {
 		rss, hwm := procMem(*pid)
-		fmt.Fprintf(stdout, "daemon memory: VmRSS %s  VmHWM %s\n", rss, hwm)
+		fmt.Fprintf(stdout, "daemon memory: peak RSS under load %d kB; now VmRSS %s; VmHWM since start %s\n", maxRSS.Load(), rss, hwm)
 	}
 	return nil
 }
@@ -136,6 +147,13 @@ func benchOnce(c *http.Client, url string, body []byte) error {
 		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	return nil
+}
+
+func rssKB(pid int) int64 {
+	rss, _ := procMem(pid)
+	var kb int64
+	fmt.Sscanf(rss, "%d", &kb)
+	return kb
 }
 
 func procMem(pid int) (rss, hwm string) {
