@@ -156,4 +156,3 @@ func BenchmarkAdvance_PostgresManyKeysParallel(b *testing.B) {
 		})
 	}
 }
-
