@@ -6,12 +6,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/accounts"
+	"github.com/ethereum/go-ethereum/accounts/external"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/internal/testutil"
@@ -26,7 +33,7 @@ var (
 
 // createKMSKeyCLI runs `keyward keys create-kms` against the emulator and
 // returns the printed ref and tz address.
-func createKMSKeyCLI(t *testing.T, e *emulator, typ, alias string) (ref, pkh string) {
+func createKMSKeyCLI(t *testing.T, e *emulator, typ, alias string) (ref, pkh, eth string) {
 	t.Helper()
 	out, err := testutil.Run(t, nil, "keys", "create-kms", "--type", typ, "--alias", alias,
 		"--endpoint", e.addr(), "--region", emulatorRegion, "--description", "keyward e2e "+typ)
@@ -37,14 +44,18 @@ func createKMSKeyCLI(t *testing.T, e *emulator, typ, alias string) (ref, pkh str
 	if r == nil || tz == nil {
 		t.Fatalf("no ref or tz address in:\n%s", out)
 	}
-	if hasEth := cli0xRe.MatchString(out); hasEth != (typ == "secp256k1") {
-		t.Errorf("0x address printed: %v, want it for secp256k1 only:\n%s", hasEth, out)
+	m := cli0xRe.FindStringSubmatch(out)
+	if (m != nil) != (typ == "secp256k1") {
+		t.Errorf("0x address printed: %v, want it for secp256k1 only:\n%s", m != nil, out)
+	}
+	if m != nil {
+		eth = m[1]
 	}
 	show, err := testutil.Run(t, nil, "keys", "show", r[1])
 	if err != nil || !strings.Contains(show, tz[1]) {
 		t.Fatalf("keys show %s: %v\n%s", r[1], err, show)
 	}
-	return r[1], tz[1]
+	return r[1], tz[1], eth
 }
 
 // kmsAttestation builds a 0x13 attestation request (mainnet chain id).
@@ -162,15 +173,18 @@ func waitReadyz(t *testing.T, addr string, want int) {
 func TestDaemon_TezosRequestsSignedByKMSKeys(t *testing.T) {
 	e := startEmulator(t)
 	dir := t.TempDir()
-	tz2Ref, tz2 := createKMSKeyCLI(t, e, "secp256k1", "alias/e2e-tz2")
-	tz3Ref, tz3 := createKMSKeyCLI(t, e, "p256", "alias/e2e-tz3")
+	tz2Ref, tz2, ethAddr := createKMSKeyCLI(t, e, "secp256k1", "alias/e2e-tz2")
+	tz3Ref, tz3, _ := createKMSKeyCLI(t, e, "p256", "alias/e2e-tz3")
 	if !strings.HasPrefix(tz2, "tz2") || !strings.HasPrefix(tz3, "tz3") {
 		t.Fatalf("addresses %s %s", tz2, tz3)
 	}
 
-	addr, opsAddr := testutil.Addr(t), testutil.Addr(t)
+	addr, opsAddr, ethListen := testutil.Addr(t), testutil.Addr(t), testutil.Addr(t)
 	cfg := testutil.WriteConfig(t, dir, fmt.Sprintf(`tezos:
   listen: %s
+ethereum:
+  listen: %s
+  chain_id: 1337
 server:
   metrics_listen: %s
 watermark: file://%s
@@ -181,12 +195,15 @@ keys:
     tezos:
       allow: [generic, michelson_data]
       operations: [transaction]
+    ethereum:
+      chain_ids: [1337]
+      sign_messages: true
   kms3:
     ref: '%s'
     tezos:
       allow: [generic, michelson_data, attestation]
       operations: [transaction]
-`, addr, opsAddr, filepath.Join(dir, "wm"), filepath.Join(dir, "audit.jsonl"), tz2Ref, tz3Ref))
+`, addr, ethListen, opsAddr, filepath.Join(dir, "wm"), filepath.Join(dir, "audit.jsonl"), tz2Ref, tz3Ref))
 	d := testutil.StartKeyward(t, cfg, addr)
 	c := &tezosClient{t: t, base: d.TezosURL, pubs: map[string]signer.PublicKey{}}
 
@@ -205,6 +222,39 @@ keys:
 	}
 	waitReadyz(t, opsAddr, 200)
 
+	eth, err := external.NewExternalSigner("http://" + ethListen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := common.HexToAddress(ethAddr)
+	if accs := eth.Accounts(); len(accs) != 1 || accs[0].Address != from {
+		t.Fatalf("account_list %v, want [%s]", accs, from.Hex())
+	}
+	chainID := big.NewInt(1337)
+	to := common.HexToAddress("0x000000000000000000000000000000000000dEaD")
+	for i := uint64(0); i < 10; i++ {
+		tx := types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: i, GasTipCap: big.NewInt(1), GasFeeCap: big.NewInt(2e9), Gas: 21000, To: &to, Value: big.NewInt(7)})
+		signed, err := eth.SignTx(accounts.Account{Address: from}, tx, chainID)
+		if err != nil {
+			t.Fatalf("SignTx: %v\n%s", err, d.Output())
+		}
+		sender, err := types.Sender(types.LatestSignerForChainID(chainID), signed)
+		if err != nil || sender != from {
+			t.Fatalf("transaction signed by %s (%v), want %s", sender.Hex(), err, from.Hex())
+		}
+		if _, _, s := signed.RawSignatureValues(); !signer.IsLowS(signer.Secp256k1, s.FillBytes(make([]byte, 64))) {
+			t.Errorf("transaction %d has a high-S signature", i)
+		}
+	}
+	text := []byte("oracle price 42")
+	sig, err := eth.SignText(accounts.Account{Address: from}, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub, err := crypto.SigToPub(accounts.TextHash(text), sig); err != nil || crypto.PubkeyToAddress(*pub) != from {
+		t.Errorf("personal signature recovers to another address (%v)", err)
+	}
+
 	e.stop()
 	start := time.Now()
 	if st, body := c.sign(tz2, michelsonString("while down")); st != 503 {
@@ -215,6 +265,9 @@ keys:
 	}
 	if st, body := c.sign(tz3, kmsAttestation(101, 0, 1)); st != 503 {
 		t.Errorf("attestation with KMS down: %d %s, want 503", st, body)
+	}
+	if _, err := eth.SignText(accounts.Account{Address: from}, text); err == nil {
+		t.Error("Ethereum signature with KMS down")
 	}
 	waitReadyz(t, opsAddr, 503)
 
