@@ -2,9 +2,9 @@ package rpc_test
 
 import (
 	"bytes"
-	"errors"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
