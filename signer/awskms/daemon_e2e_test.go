@@ -3,11 +3,14 @@ package awskms
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -166,11 +169,13 @@ func waitReadyz(t *testing.T, addr string, want int) {
 	}
 }
 
-// TestDaemon_TezosRequestsSignedByKMSKeys creates tz2 and tz3 keys in the
-// emulator through the CLI, runs keyward on them, signs Michelson data and
-// attestations, then stops KMS: 503 within the deadline and /readyz false;
+// TestDaemon_TezosAndEthereumRequestsSignedByKMSKeys creates tz2 and tz3 keys
+// in the emulator through the CLI, runs keyward on them, signs Michelson data,
+// Taquito transactions, attestations and (tz2 key) Ethereum transactions and
+// messages through go-ethereum's external signer, each verified here. Then it
+// stops KMS: 503 within the deadline, a JSON-RPC error and /readyz false;
 // after KMS is back, /readyz recovers and the failed request signs on retry.
-func TestDaemon_TezosRequestsSignedByKMSKeys(t *testing.T) {
+func TestDaemon_TezosAndEthereumRequestsSignedByKMSKeys(t *testing.T) {
 	e := startEmulator(t)
 	dir := t.TempDir()
 	tz2Ref, tz2, ethAddr := createKMSKeyCLI(t, e, "secp256k1", "alias/e2e-tz2")
@@ -214,6 +219,7 @@ keys:
 			}
 		}
 	}
+	t.Run("taquito RemoteSigner", func(t *testing.T) { taquitoSigns(t, d.TezosURL, tz2, tz3) })
 	if st, body := c.sign(tz3, kmsAttestation(100, 0, 1)); st != 200 {
 		t.Fatalf("attestation 100: %d %s", st, body)
 	}
@@ -284,5 +290,60 @@ keys:
 	}
 	if st, _ := c.sign(tz3, kmsAttestation(101, 0, 3)); st != 409 {
 		t.Errorf("second payload at level 101: %d, want 409", st)
+	}
+}
+
+// taquitoSigns has Taquito's RemoteSigner (test/taquito/sign.mjs) sign a
+// forged transaction for each pkh; Taquito verifies against GET /keys/<pkh>,
+// and the signature is checked here again.
+func taquitoSigns(t *testing.T, url string, pkhs ...string) {
+	node := testutil.LookPath(t, "node")
+	jsDir := filepath.Join(testutil.RepoRoot(), "test", "taquito")
+	_, err := os.Stat(filepath.Join(jsDir, "node_modules", "@taquito", "remote-signer"))
+	testutil.Need(t, "npm packages in test/taquito (npm ci)", err)
+	cmd := exec.Command(node, append([]string{filepath.Join(jsDir, "sign.mjs"), url}, pkhs...)...)
+	cmd.Dir = jsDir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("taquito: %v\n%s", err, out)
+	}
+	seen := map[string]bool{}
+	for _, line := range bytes.Split(out, []byte("\n")) {
+		var r struct {
+			PKH       string `json:"pkh"`
+			OK        bool   `json:"ok"`
+			PublicKey string `json:"public_key"`
+			Forged    string `json:"forged"`
+			Signature string `json:"signature"`
+		}
+		if json.Unmarshal(line, &r) != nil || r.PKH == "" {
+			continue
+		}
+		if !r.OK {
+			t.Errorf("%s: taquito failed: %s", r.PKH, line)
+			continue
+		}
+		pub, err := tezos.ParsePublicKey(r.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		curve, sig, err := tezos.DecodeSignature(r.Signature)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged, err := hex.DecodeString(r.Forged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dg := tezos.Digest(append([]byte{3}, forged...))
+		if curve != pub.Curve || !signer.Verify(pub, dg[:], sig) || !signer.IsLowS(curve, sig) {
+			t.Errorf("%s: signature %s does not verify or is high-S", r.PKH, r.Signature)
+		}
+		seen[r.PKH] = true
+	}
+	for _, pkh := range pkhs {
+		if !seen[pkh] {
+			t.Errorf("no Taquito result for %s:\n%s", pkh, out)
+		}
 	}
 }
