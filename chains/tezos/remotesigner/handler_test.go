@@ -368,3 +368,26 @@ func TestAudit_OneLinePerRequestWithRule(t *testing.T) {
 		t.Fatalf("audit chain: %d lines, %v", n, err)
 	}
 }
+
+type failingAudit struct{}
+
+func (failingAudit) Log(context.Context, *audit.Record) error { return audit.ErrUnavailable }
+func (failingAudit) Close() error                             { return nil }
+
+func TestAudit_WriteFailureWithholdsSignature(t *testing.T) {
+	f := newFixture(t, nil)
+	k := f.tz2()
+	ring, _ := keyring.New([]*keyring.Key{k})
+	h := New(Options{Ring: func() *keyring.Ring { return ring }, Store: f.store, Audit: failingAudit{}})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/keys/"+k.PKH, "application/json", bytes.NewReader([]byte(`"050005"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || bytes.Contains(body, []byte("signature\"")) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
