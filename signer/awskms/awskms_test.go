@@ -415,3 +415,32 @@ func TestSign_ThrottlingRetriedUntilSuccess(t *testing.T) {
 		t.Errorf("%d attempts, want 3 (two throttled, one signed)", n)
 	}
 }
+
+func TestOpen_WithoutRegionIsAClearError(t *testing.T) {
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	_, err := signer.Open(context.Background(), "awskms:///alias/baker")
+	if !errors.Is(err, ErrNoRegion) {
+		t.Fatalf("got %v, want ErrNoRegion", err)
+	}
+}
+
+func TestCreateKey_RejectsBadOptionsBeforeCallingKMS(t *testing.T) {
+	tests := []struct {
+		name string
+		opts CreateOptions
+		want error
+	}{
+		{"ed25519", CreateOptions{Curve: signer.Ed25519, Alias: "x", Endpoint: "127.0.0.1:9"}, ErrUnsupportedKeySpec},
+		{"reserved alias", CreateOptions{Curve: signer.P256, Alias: "alias/aws/kms", Endpoint: "127.0.0.1:9"}, ErrBadRef},
+		{"bad endpoint", CreateOptions{Curve: signer.P256, Alias: "x", Endpoint: "ftp://h"}, ErrBadRef},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := CreateKey(context.Background(), tt.opts)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+}

@@ -37,8 +37,8 @@ const (
 // configured anywhere; local emulators ignore it.
 const fallbackRegion = "us-east-1"
 
-// errNoRegion means neither the reference nor the AWS configuration chain names a region.
-var errNoRegion = errors.New("no AWS region: add ?region= to the key reference or set AWS_REGION")
+// ErrNoRegion means neither the reference nor the AWS configuration chain names a region.
+var ErrNoRegion = errors.New("no AWS region: add ?region= to the key reference or set AWS_REGION")
 
 // newClient builds a KMS client for r from the standard AWS configuration
 // chain, with the SDK's standard retryer (exponential backoff with jitter,
@@ -57,7 +57,7 @@ func newClient(ctx context.Context, r ref, optFns ...func(*kms.Options)) (*kms.C
 	}
 	if cfg.Region == "" {
 		if r.endpoint == "" {
-			return nil, errNoRegion
+			return nil, ErrNoRegion
 		}
 		cfg.Region = fallbackRegion
 	}
