@@ -151,12 +151,25 @@ func newEnv(t testing.TB, mod ...func(*rpc.Options)) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	c, err := gethrpc.DialHTTP(srv.URL)
+	return &env{h: h, srv: srv, audit: a, addr: addrs, rpc: dial(t, srv.URL)}
+}
+
+// newServer serves h on loopback and returns its URL.
+func newServer(t testing.TB, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func dial(t testing.TB, url string) *gethrpc.Client {
+	t.Helper()
+	c, err := gethrpc.DialHTTP(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return &env{h: h, srv: srv, audit: a, addr: addrs, rpc: c}
+	return c
 }
 
 // call makes one JSON-RPC call and decodes the result into out (may be nil).
