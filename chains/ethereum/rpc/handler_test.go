@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/chains/ethereum/rpc"
+	"github.com/keyward/keyward/keyring"
 )
 
 const mailTypedData = `{
@@ -455,4 +456,40 @@ func serveDirect(h http.Handler, body []byte) (int, []byte) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
 	return w.Code, w.Body.Bytes()
+}
+
+func TestCheckExposure_LoopbackOnlyWithoutTokens(t *testing.T) {
+	tests := []struct {
+		addr          string
+		tokens, allow bool
+		warn          bool
+		exposed       bool
+	}{
+		{"127.0.0.1:8550", false, false, false, false},
+		{"[::1]:8550", false, false, false, false},
+		{"localhost:8550", false, false, false, false},
+		{"0.0.0.0:8550", false, false, false, true},
+		{":8550", false, false, false, true},
+		{"10.0.0.5:8550", false, true, true, false},
+		{"0.0.0.0:8550", true, false, false, false},
+	}
+	for _, tc := range tests {
+		warn, err := rpc.CheckExposure(tc.addr, tc.tokens, tc.allow)
+		if warn != tc.warn || errors.Is(err, rpc.ErrExposed) != tc.exposed {
+			t.Errorf("CheckExposure(%q, tokens=%v, allow=%v) = %v, %v", tc.addr, tc.tokens, tc.allow, warn, err)
+		}
+	}
+}
+
+func TestHandler_EmptyRingListsNoAccounts(t *testing.T) {
+	ring, _ := newRing(t, nil)
+	h, err := rpc.NewHandler(rpc.Options{Ring: func() *keyring.Ring { return ring }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, raw := serveDirect(h, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_accounts"}`))
+	var ans rpcAnswer
+	if err := json.Unmarshal(raw, &ans); err != nil || string(ans.Result) != "[]" {
+		t.Fatalf("answer %s", raw)
+	}
 }
