@@ -55,6 +55,12 @@ func (backend) Open(ctx context.Context, u *signer.URI) (signer.Key, error) {
 type module struct {
 	path string
 	ctx  *p11.Ctx
+
+	// pins remembers, per slot, the PIN of the last successful login: the
+	// login state is shared by every session of the process, so a second key
+	// with a wrong PIN would otherwise be accepted silently.
+	pinMu sync.Mutex
+	pins  map[uint]string
 }
 
 var (
@@ -78,7 +84,7 @@ func loadModule(path string) (*module, error) {
 		c.Destroy()
 		return nil, fmt.Errorf("%w %s: C_Initialize: %w", ErrModule, path, err)
 	}
-	m := &module{path: path, ctx: c}
+	m := &module{path: path, ctx: c, pins: map[uint]string{}}
 	modules[path] = m
 	return m, nil
 }
@@ -122,8 +128,24 @@ func (m *module) openSession(slot uint, flags uint, pin string) (p11.SessionHand
 	if err != nil {
 		return 0, fmt.Errorf("C_OpenSession: %w", err)
 	}
-	if err := m.ctx.Login(h, p11.CKU_USER, pin); err != nil && !errors.Is(err, p11.Error(p11.CKR_USER_ALREADY_LOGGED_IN)) {
+	err = m.ctx.Login(h, p11.CKU_USER, pin)
+	m.pinMu.Lock()
+	switch {
+	case err == nil:
+		m.pins[slot] = pin
+	case errors.Is(err, p11.Error(p11.CKR_USER_ALREADY_LOGGED_IN)):
+		if known, ok := m.pins[slot]; ok && known != pin {
+			err = fmt.Errorf("%w: the PIN differs from the one the token is logged in with", ErrLogin)
+		} else {
+			err = nil
+		}
+	}
+	m.pinMu.Unlock()
+	if err != nil {
 		_ = m.ctx.CloseSession(h)
+		if errors.Is(err, ErrLogin) {
+			return 0, err
+		}
 		if isLoginError(err) {
 			return 0, fmt.Errorf("%w: %w", ErrLogin, err)
 		}

@@ -368,6 +368,16 @@ func TestOpen_StartupErrorsNameTheCause(t *testing.T) {
 			}
 		})
 	}
+	t.Run("wrong PIN while another key keeps the token logged in", func(t *testing.T) {
+		held, err := signer.Open(ctx, base+"&pin-value="+testPIN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.(signer.Closer).Close()
+		if _, err := signer.Open(ctx, base+"&pin-value=9999"); !errors.Is(err, ErrLogin) {
+			t.Fatalf("err = %v, want ErrLogin", err)
+		}
+	})
 	t.Run("owner-only PIN file opens", func(t *testing.T) {
 		k, err := signer.Open(ctx, base+"&pin-source="+writePINFile(t, 0o600))
 		if err != nil {
