@@ -78,6 +78,13 @@ func openURL(ctx context.Context, u *url.URL) (watermark.Store, error) {
 //
 //	postgres://keyward@db.internal:5432/keyward?sslmode=verify-full&pool_max_conns=32&call_timeout=1s
 //
+// The pool holds 16 connections unless pool_max_conns says otherwise.
+// Behind PgBouncer in transaction mode add
+// default_query_exec_mode=simple_protocol (or exec), since cached prepared
+// statements do not survive a change of server connection. The password may
+// come from the URL, PGPASSWORD or ~/.pgpass; errors show only the redacted
+// URL.
+//
 // The database must be reachable: Open fails (wrapping
 // watermark.ErrUnavailable) rather than start without the marks.
 func Open(ctx context.Context, dsn string) (*Store, error) {
@@ -104,6 +111,14 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	if setMax {
 		cfg.MaxConns = defaultMaxConns
+	}
+	// Advance relies on READ COMMITTED: each statement sees the latest
+	// committed marks, and ON CONFLICT re-checks under the row lock rather
+	// than failing with a serialization error. A database or role default of
+	// REPEATABLE READ or SERIALIZABLE is overridden for these sessions.
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "keyward"
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > timeout {
 		cfg.ConnConfig.ConnectTimeout = timeout

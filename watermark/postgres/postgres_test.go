@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -82,6 +83,74 @@ func TestOpen_BothSchemesRegistered(t *testing.T) {
 			t.Fatalf("Ready: %v", err)
 		}
 		s.Close()
+	}
+}
+
+// Every pgx query mode works, including those PgBouncer's transaction mode
+// needs (no cached prepared statements).
+func TestStore_WorksInEveryQueryMode(t *testing.T) {
+	c := pgtest.Start(t)
+	for _, mode := range []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			s := open(t, c.DSN()+"&default_query_exec_mode="+mode)
+			id := newID(t)
+			for level := int64(1); level <= 3; level++ {
+				d := digest(fmt.Sprint(level))
+				if _, err := s.Advance(ctxT(t), id, level, 0, d); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.SetSignature(ctxT(t), id, level, 0, d, []byte{byte(level), 0, 0xff}); err != nil {
+					t.Fatal(err)
+				}
+				sig, err := s.Advance(ctxT(t), id, level, 0, d)
+				if err != nil || !bytes.Equal(sig, []byte{byte(level), 0, 0xff}) {
+					t.Fatalf("retry = %x, %v", sig, err)
+				}
+				var re *watermark.RefusedError
+				if _, err := s.Advance(ctxT(t), id, level, 0, digest("other")); !errors.As(err, &re) {
+					t.Fatalf("other payload: %v, want *RefusedError", err)
+				}
+			}
+			if err := s.Ready(ctxT(t)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A database whose default isolation is SERIALIZABLE changes nothing: the
+// store's sessions use READ COMMITTED, so racing instances get a pass or a
+// refusal, never a serialization failure.
+func TestAdvance_SerializableDatabaseDefaultStillRacesCleanly(t *testing.T) {
+	c := pgtest.Start(t)
+	dsn := c.CreateDB(t, "serial")
+	exec(t, dsn, `ALTER DATABASE serial SET default_transaction_isolation = 'serializable'`)
+	stores := []*postgres.Store{open(t, dsn), open(t, dsn)}
+	id := newID(t)
+	for level := int64(1); level <= 10; level++ {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		passed := 0
+		for i := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := stores[i%2].Advance(ctxT(t), id, level, 0, digest(fmt.Sprint(level, i%3)))
+				var re *watermark.RefusedError
+				switch {
+				case err == nil:
+					mu.Lock()
+					passed++
+					mu.Unlock()
+				case !errors.As(err, &re):
+					t.Errorf("level %d: %v", level, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if passed == 0 {
+			t.Fatalf("level %d: nothing passed", level)
+		}
 	}
 }
 
