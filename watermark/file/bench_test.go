@@ -138,8 +138,10 @@ func BenchmarkRawTempRenameDirsync(b *testing.B) {
 	defer d.Close()
 	buf := make([]byte, 300)
 	tmp, dst := filepath.Join(dir, "x.tmp"), filepath.Join(dir, "x")
+	var lat latencies
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
 		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			b.Fatal(err)
@@ -157,7 +159,10 @@ func BenchmarkRawTempRenameDirsync(b *testing.B) {
 		if err := d.Sync(); err != nil {
 			b.Fatal(err)
 		}
+		lat.add(time.Since(t0))
 	}
+	b.StopTimer()
+	lat.report(b)
 }
 
 func benchStore(b *testing.B) *Store {

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/keyward/keyward/watermark"
 )
@@ -59,6 +60,10 @@ type Store struct {
 	// failAt, when set (tests only), is called before each I/O step of a
 	// write and makes the step fail with its error.
 	failAt func(step string) error
+
+	// noExchange is set once renameat2 RENAME_EXCHANGE turned out to be
+	// unsupported; writes then always rename a fresh temp file.
+	noExchange atomic.Bool
 }
 
 // entry is the state of one ID.
@@ -250,7 +255,7 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 		return nil, fmt.Errorf("watermark file %s: %w", id, err)
 	}
 	m := watermark.Mark{Level: level, Round: round, Digest: bytes.Clone(digest)}
-	if err := s.writeMark(e.base, encodeRecord(id, m, false)); err != nil {
+	if err := s.writeMark(e.base, encodeRecord(id, m, false), e.exists); err != nil {
 		return nil, fmt.Errorf("watermark file %s: %s: %w", s.dir, id, err)
 	}
 	e.mu.Lock()
@@ -362,7 +367,7 @@ func (s *Store) Set(ctx context.Context, id watermark.ID, m watermark.Mark) erro
 	if err := os.Remove(filepath.Join(s.dir, e.base+sigSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("watermark file %s: %s: %w: %w", s.dir, id, watermark.ErrUnavailable, err)
 	}
-	if err := s.writeMark(e.base, encodeRecord(id, m, true)); err != nil {
+	if err := s.writeMark(e.base, encodeRecord(id, m, true), e.exists); err != nil {
 		return fmt.Errorf("watermark file %s: %s: %w", s.dir, id, err)
 	}
 	e.mu.Lock()
@@ -414,12 +419,24 @@ func (s *Store) step(name string) error {
 	return nil
 }
 
+// errExchangeUnsupported: renameat2 RENAME_EXCHANGE is not available here.
+var errExchangeUnsupported = errors.New("rename exchange unsupported")
+
 // writeMark makes data the durable contents of base+".mark": write
 // base+".tmp", fsync it, rename it over the mark, fsync the directory. Every
 // failure wraps ErrUnavailable. The caller holds the ID's turn, so the temp
 // name is not shared.
-func (s *Store) writeMark(base string, data []byte) (err error) {
+//
+// When the mark exists, the "rename" is an atomic exchange (Linux
+// renameat2 RENAME_EXCHANGE): the temp name then keeps the previous mark's
+// inode and blocks, and the next write overwrites them in place. That
+// sequence allocates and frees no inode or block, which makes the journal
+// commits behind the two fsyncs about three times cheaper on ext4. The
+// previous mark left under the temp name is older than the mark file, and
+// Open removes temp files, so it is never read back.
+func (s *Store) writeMark(base string, data []byte, markExists bool) (err error) {
 	tmp := filepath.Join(s.dir, base+tmpSuffix)
+	mark := filepath.Join(s.dir, base+markSuffix)
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w: %w", watermark.ErrUnavailable, err)
@@ -428,7 +445,7 @@ func (s *Store) writeMark(base string, data []byte) (err error) {
 	if err := s.step("create"); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
@@ -442,9 +459,18 @@ func (s *Store) writeMark(base string, data []byte) (err error) {
 		f.Close()
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := f.WriteAt(data, 0); err != nil {
 		f.Close()
 		return err
+	}
+	if fi, err := f.Stat(); err != nil {
+		f.Close()
+		return err
+	} else if fi.Size() > int64(len(data)) {
+		if err := f.Truncate(int64(len(data))); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := s.step("fsync"); err != nil {
 		f.Close()
@@ -460,8 +486,19 @@ func (s *Store) writeMark(base string, data []byte) (err error) {
 	if err := s.step("rename"); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, base+markSuffix)); err != nil {
-		return err
+	xerr := errExchangeUnsupported
+	if markExists && !s.noExchange.Load() {
+		xerr = exchange(tmp, mark)
+		if errors.Is(xerr, errExchangeUnsupported) {
+			s.noExchange.Store(true)
+		}
+	}
+	if xerr != nil {
+		// No exchange (first mark for the ID, a platform or filesystem
+		// without it, or the mark file vanished): a plain rename.
+		if err := os.Rename(tmp, mark); err != nil {
+			return err
+		}
 	}
 	renamed = true
 	// If the directory fsync fails the new mark may or may not survive a
