@@ -157,7 +157,7 @@ func (c *Cluster) DSNFor(db string) string {
 // CreateDB creates a fresh database and returns its URL.
 func (c *Cluster) CreateDB(t testing.TB, db string) string {
 	t.Helper()
-	out, err := c.run(filepath.Join("createdb"), "-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-U", "postgres", db)
+	out, err := c.run("createdb", "-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-U", "postgres", db)
 	if err != nil {
 		t.Fatalf("createdb %s: %v\n%s", db, err, out)
 	}

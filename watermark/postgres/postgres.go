@@ -299,6 +299,9 @@ func (s *Store) Marks(ctx context.Context) ([]watermark.Entry, error) {
 			return nil, s.unavailable("marks", fmt.Errorf("%s/%s: kind %d is not a byte", e.ID.Key, e.ID.Chain, kind))
 		}
 		e.ID.Kind = byte(kind)
+		if len(e.Mark.Digest) == 0 {
+			e.Mark.Digest = nil // set by hand without a digest (Set stores it as empty)
+		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
