@@ -85,6 +85,11 @@ func openURL(ctx context.Context, u *url.URL) (watermark.Store, error) {
 // come from the URL, PGPASSWORD or ~/.pgpass; errors show only the redacted
 // URL.
 //
+// The role needs, at the first start, the right to create tables in the
+// first schema of its search_path (on PostgreSQL 15 and later: own the
+// database, or a schema named in search_path), and afterwards SELECT,
+// INSERT and UPDATE on keyward_watermarks and keyward_schema_version.
+//
 // The database must be reachable: Open fails (wrapping
 // watermark.ErrUnavailable) rather than start without the marks.
 func Open(ctx context.Context, dsn string) (*Store, error) {

@@ -154,6 +154,29 @@ func TestAdvance_SerializableDatabaseDefaultStillRacesCleanly(t *testing.T) {
 	}
 }
 
+// The usual deployment: keyward logs in as an unprivileged role that owns
+// its database (on PostgreSQL 15 only the owner may create tables in public).
+func TestOpen_AsUnprivilegedDatabaseOwner(t *testing.T) {
+	c := pgtest.Start(t)
+	exec(t, c.DSN(), `CREATE ROLE keyward LOGIN`)
+	exec(t, c.DSN(), `CREATE DATABASE kw OWNER keyward`)
+	dsn := fmt.Sprintf("postgres://keyward@127.0.0.1:%d/kw?sslmode=disable", c.Port)
+	s := open(t, dsn)
+	id := newID(t)
+	if _, err := s.Advance(ctxT(t), id, 1, 0, digest("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ready(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	// A second role without rights on the tables cannot open the store.
+	exec(t, c.DSN(), `CREATE ROLE intruder LOGIN`)
+	_, err := postgres.Open(ctxT(t), fmt.Sprintf("postgres://intruder@127.0.0.1:%d/kw?sslmode=disable", c.Port))
+	if err == nil {
+		t.Fatal("a role without rights on the schema opened the store")
+	}
+}
+
 func TestOpen_RejectsBadCallTimeout(t *testing.T) {
 	for _, v := range []string{"soon", "-1s", "0"} {
 		_, err := postgres.Open(context.Background(), "postgres://u@127.0.0.1:1/db?call_timeout="+v)
