@@ -12,6 +12,7 @@ import (
 
 	_ "github.com/keyward/keyward/signer/local"
 	_ "github.com/keyward/keyward/watermark/file"
+	_ "github.com/keyward/keyward/watermark/postgres"
 )
 
 type command struct {
