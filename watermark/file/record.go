@@ -18,7 +18,8 @@ import (
 //
 //	wm-<64 hex>.mark   the durable mark (written temp, fsync, rename, fsync dir)
 //	wm-<64 hex>.sig    the signature produced for that mark (best effort, no fsync)
-//	wm-<64 hex>.tmp    a mark being written (removed at open: it never took effect)
+//	wm-<64 hex>.tmp    a mark being written, or the previous mark swapped out
+//	                   by the last write; never read, removed at open
 //	.lock              flock held while a process has the store open
 //
 // A mark file is one JSON line followed by a line "sha256:<hex of the JSON
