@@ -81,3 +81,16 @@ type Store interface {
 func Above(level, round, l2, r2 int64) bool {
 	return level > l2 || level == l2 && round > r2
 }
+
+// Reverter is an optional Store capability: undo an Advance whose signing
+// failed (backend down), so that an outage moves no mark.
+//
+// Revert restores the mark that Advance replaced, but only when the mark is
+// still exactly (level, round, digest), carries no signature, and no other
+// request has passed Advance on it since (no identical retry in flight or
+// answered, in this process or another sharing the store). Otherwise it does
+// nothing: a mark that stays put is always safe. A store that cannot tell
+// must not implement Reverter.
+type Reverter interface {
+	Revert(ctx context.Context, id ID, level, round int64, digest []byte) error
+}

@@ -277,6 +277,15 @@ func (h *Handler) signRequest(r *http.Request, rec *audit.Record) (string, outco
 	}
 	sig, err := signer.SignDigest(ctx, k.Signer, digest[:])
 	if err != nil {
+		if isConsensus(req.Magic) {
+			// Nothing was signed: give the mark back when the store can do
+			// so safely (no other request passed on it meanwhile).
+			if rv, ok := h.opts.Store.(watermark.Reverter); ok {
+				if rerr := rv.Revert(context.WithoutCancel(ctx), wid, req.Level, req.Round, digest[:]); rerr != nil {
+					h.opts.Log.Warn("could not revert the watermark after a signing failure; the mark stays (safe)", "key", k.Name, "err", rerr)
+				}
+			}
+		}
 		status := http.StatusBadGateway
 		if errors.Is(err, signer.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 			status = http.StatusServiceUnavailable
