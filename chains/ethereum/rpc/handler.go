@@ -50,6 +50,23 @@ type Options struct {
 
 // Handler is the Ethereum JSON-RPC http.Handler. It serves POST / (single
 // requests and batches) and GET / (health: "OK").
+//
+// Methods: eth_accounts, eth_chainId, health_status, eth_sign [address,
+// data], personal_sign [data, address], eth_signTransaction [txArgs] (raw
+// signed transaction), eth_signTypedData / _v3 / _v4 [address, typedData]
+// (object or JSON string), eth_signAuthorization [address, {chainId,
+// address, nonce}] (signed EIP-7702 authorization), eth_sendTransaction
+// [txArgs] (with an upstream); clef's account_version, account_list,
+// account_signTransaction [txArgs, methodSelector?] ({raw, tx}),
+// account_signData [contentType, address, data] (text/plain,
+// application/x-clique-header, data/typed) and account_signTypedData.
+// Message and typed-data signatures carry v 27/28, clique seals v 0/1.
+//
+// Errors: -32602 malformed params (the message names the field), -32003
+// refused by policy (the message names the rule), -32000 unknown account,
+// key backend, audit log or upstream unavailable, -32601 unknown method,
+// -32600 oversized or empty batch, oversized body (HTTP 413), -32001 with
+// HTTP 401 for a missing or wrong bearer token.
 type Handler struct {
 	opts     Options
 	log      *slog.Logger
