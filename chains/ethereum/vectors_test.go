@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/keyward/keyward/chains/ethereum"
+	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/signer/local"
 )
 
@@ -347,3 +348,56 @@ func FuzzParseTypedData(f *testing.F) {
 		_, _ = ethereum.TypedDataHash("p", td) // must not panic
 	})
 }
+
+// highS wraps a key and returns the high-S twin of every signature, as some
+// KMS and HSM backends do.
+type highS struct{ *local.PrivateKey }
+
+func (k highS) Sign(ctx context.Context, digest []byte) ([]byte, error) {
+	sig, err := k.PrivateKey.Sign(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	n := crypto.S256().Params().N
+	s := new(big.Int).SetBytes(sig[32:])
+	if s.Cmp(new(big.Int).Rsh(n, 1)) <= 0 {
+		s.Sub(n, s)
+	}
+	out := append([]byte(nil), sig[:32]...)
+	return append(out, s.FillBytes(make([]byte, 32))...), nil
+}
+
+func TestSign_HighSBackendIsNormalizedAndRecovers(t *testing.T) {
+	k, pub, addr := key(t, "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+	for i := 0; i < 16; i++ {
+		digest := crypto.Keccak256([]byte{byte(i), 1})
+		sig, err := ethereum.Sign(context.Background(), highS{k}, pub, digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !crypto.ValidateSignatureValues(sig[64], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:64]), true) {
+			t.Fatal("signature is not low-S")
+		}
+		got, err := crypto.SigToPub(digest, sig)
+		if err != nil || crypto.PubkeyToAddress(*got) != addr {
+			t.Fatal("normalized signature does not recover to the key")
+		}
+	}
+}
+
+func TestSign_WrongKeyBackendIsRefused(t *testing.T) {
+	k, pub, _ := key(t, "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+	other, _, _ := key(t, "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+	swapped := swappedKey{Key: other, pub: k.PublicKey()}
+	if _, err := ethereum.Sign(context.Background(), swapped, pub, crypto.Keccak256([]byte("x"))); !errors.Is(err, signer.ErrBadSignature) {
+		t.Fatalf("err %v, want signer.ErrBadSignature", err)
+	}
+}
+
+// swappedKey claims one public key and signs with another.
+type swappedKey struct {
+	signer.Key
+	pub signer.PublicKey
+}
+
+func (k swappedKey) PublicKey() signer.PublicKey { return k.pub }
