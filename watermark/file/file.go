@@ -245,7 +245,7 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 	if e.exists {
 		have := e.mark
 		if have.Level == level && have.Round == round && bytes.Equal(have.Digest, digest) {
-			return bytes.Clone(have.Signature), nil
+			return cloneOrNil(have.Signature), nil
 		}
 		if !watermark.Above(level, round, have.Level, have.Round) {
 			return nil, &watermark.RefusedError{ID: id, Have: cloneMark(have), Level: level, Round: round}
@@ -287,7 +287,7 @@ func (s *Store) SetSignature(ctx context.Context, id watermark.ID, level, round 
 		return nil
 	}
 	m := e.mark
-	m.Signature = bytes.Clone(sig)
+	m.Signature = cloneOrNil(sig)
 	e.mu.Lock()
 	e.mark = m
 	e.mu.Unlock()
@@ -514,8 +514,17 @@ func (s *Store) writeMark(base string, data []byte, markExists bool) (err error)
 	return nil
 }
 
+// cloneMark copies m's slices; an empty digest or signature becomes nil, so
+// an empty signature is never handed back as if it were one.
 func cloneMark(m watermark.Mark) watermark.Mark {
-	m.Digest = bytes.Clone(m.Digest)
-	m.Signature = bytes.Clone(m.Signature)
+	m.Digest = cloneOrNil(m.Digest)
+	m.Signature = cloneOrNil(m.Signature)
 	return m
+}
+
+func cloneOrNil(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Clone(b)
 }

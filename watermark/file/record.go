@@ -98,7 +98,7 @@ func encodeRecord(id watermark.ID, m watermark.Mark, withSig bool) []byte {
 		Round:  m.Round,
 		Digest: hexBytes(m.Digest),
 	}
-	if withSig && m.Signature != nil {
+	if withSig && len(m.Signature) > 0 {
 		s := hexBytes(m.Signature)
 		r.Signature = &s
 	}
@@ -150,14 +150,8 @@ func decodeRecord(data []byte) (watermark.ID, watermark.Mark, error) {
 	}
 	id = watermark.ID(r.ID)
 	m = watermark.Mark{Level: r.Level, Round: r.Round, Digest: []byte(r.Digest)}
-	if m.Digest == nil {
-		m.Digest = []byte{}
-	}
 	if r.Signature != nil {
 		m.Signature = []byte(*r.Signature)
-		if m.Signature == nil {
-			m.Signature = []byte{}
-		}
 	}
-	return id, m, nil
+	return id, cloneMark(m), nil
 }
