@@ -115,8 +115,9 @@ func Open(dir string) (*Store, error) {
 func (s *Store) Dir() string { return s.dir }
 
 // load reads every mark file, attaches matching signature files and removes
-// temp files left by a crash (a temp file never took effect: the Advance
-// that wrote it had not returned, so nothing was signed for it).
+// temp files. A temp file is either the previous mark swapped out by the
+// last write or a write cut short by a crash, which never took effect: the
+// Advance that wrote it had not returned, so nothing was signed for it.
 func (s *Store) load() error {
 	des, err := os.ReadDir(s.dir)
 	if err != nil {
