@@ -270,7 +270,7 @@ func (h *Handler) signRequest(r *http.Request, rec *audit.Record) (string, outco
 			}
 			return "", fail(http.StatusServiceUnavailable, "watermark", fmt.Errorf("watermark store unavailable, nothing signed: %w", err))
 		}
-		if prev != nil {
+		if len(prev) > 0 {
 			rec.Reason = "identical retry: stored signature returned"
 			return string(prev), outcome{}
 		}
