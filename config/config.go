@@ -66,6 +66,7 @@ type TLSConfig struct {
 type ServerConfig struct {
 	MetricsListen   string `yaml:"metrics_listen"`
 	ShutdownTimeout string `yaml:"shutdown_timeout"`
+	Pprof           bool   `yaml:"pprof"` // serve /debug/pprof/ on the metrics listener (off by default)
 }
 
 // LogConfig selects the operator log format.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -9,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +85,25 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("first request for %s failed: %w", keys[i], err)
 		}
 	}
+	// A lean HTTP/1.1 keep-alive client per worker, so the load generator
+	// spends little of the machine's CPU next to the daemon.
+	host := strings.TrimPrefix(strings.TrimPrefix(strings.TrimRight(*url, "/"), "http://"), "https://")
+	if strings.HasPrefix(*url, "https://") {
+		return errors.New("bench drives plain http listeners only")
+	}
+	paths := make([]string, len(keys))
+	for i, k := range keys {
+		paths[i] = "/keys/" + k
+	}
+	conns := make([]*benchConn, *conc)
+	for i := range conns {
+		conns[i] = &benchConn{addr: host}
+	}
+	defer func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), *dur)
 	defer cancel()
 	var errs atomic.Int64
@@ -106,7 +128,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 			for ctx.Err() == nil {
 				k := i % len(keys)
 				t := time.Now()
-				if err := benchOnce(client, targets[k], bodyFor(k)); err != nil {
+				if err := conns[i].do(paths[k], bodyFor(k)); err != nil {
 					if ctx.Err() == nil {
 						errs.Add(1)
 					}
@@ -132,6 +154,83 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if *pid > 0 {
 		rss, hwm := procMem(*pid)
 		fmt.Fprintf(stdout, "daemon memory: peak RSS under load %d kB; now VmRSS %s; VmHWM since start %s\n", maxRSS.Load(), rss, hwm)
+	}
+	return nil
+}
+
+// benchConn is one keep-alive HTTP/1.1 connection.
+type benchConn struct {
+	addr string
+	c    net.Conn
+	r    *bufio.Reader
+	buf  []byte
+}
+
+func (b *benchConn) close() {
+	if b.c != nil {
+		b.c.Close()
+		b.c = nil
+	}
+}
+
+// do POSTs body to path and reads the answer; non-200 is an error.
+func (b *benchConn) do(path string, body []byte) error {
+	if b.c == nil {
+		c, err := net.Dial("tcp", b.addr)
+		if err != nil {
+			return err
+		}
+		b.c, b.r = c, bufio.NewReaderSize(c, 4096)
+	}
+	b.buf = b.buf[:0]
+	b.buf = append(b.buf, "POST "...)
+	b.buf = append(b.buf, path...)
+	b.buf = append(b.buf, " HTTP/1.1\r\nHost: "...)
+	b.buf = append(b.buf, b.addr...)
+	b.buf = append(b.buf, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	b.buf = strconv.AppendInt(b.buf, int64(len(body)), 10)
+	b.buf = append(b.buf, "\r\n\r\n"...)
+	b.buf = append(b.buf, body...)
+	b.c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := b.c.Write(b.buf); err != nil {
+		b.close()
+		return err
+	}
+	status, n := 0, -1
+	for {
+		line, err := b.r.ReadSlice('\n')
+		if err != nil {
+			b.close()
+			return err
+		}
+		l := strings.TrimRight(string(line), "\r\n")
+		if status == 0 {
+			f := strings.Fields(l)
+			if len(f) < 2 {
+				b.close()
+				return fmt.Errorf("bad status line %q", l)
+			}
+			status, _ = strconv.Atoi(f[1])
+			continue
+		}
+		if l == "" {
+			break
+		}
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Content-Length") {
+			n, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if n < 0 {
+		b.close()
+		return errors.New("response without Content-Length")
+	}
+	resp := make([]byte, n)
+	if _, err := io.ReadFull(b.r, resp); err != nil {
+		b.close()
+		return err
+	}
+	if status != 200 {
+		return fmt.Errorf("HTTP %d: %s", status, strings.TrimSpace(string(resp)))
 	}
 	return nil
 }
