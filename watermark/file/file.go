@@ -78,7 +78,24 @@ type entry struct {
 	mu     sync.Mutex
 	exists bool
 	mark   watermark.Mark
+
+	// The fields below are touched only by the holder of turn and live in
+	// memory only: after a restart nothing can be reverted.
+	//
+	// prev is the mark the last strictly-higher Advance replaced (nil when
+	// that Advance made the first mark for the ID, or after Set, Revert or
+	// a restart); passes counts the Advance calls that passed on the
+	// current mark since then (1: only that Advance). Revert needs both.
+	prev   *watermark.Mark
+	passes int
+	// unsure is set when a write that could lower the mark on disk (Revert,
+	// Set) failed part way: the disk may then hold a lower mark than
+	// memory, so the next Advance that passes on the current mark writes it
+	// durably again before it returns.
+	unsure bool
 }
+
+var _ watermark.Reverter = (*Store)(nil)
 
 var _ watermark.Store = (*Store)(nil)
 
@@ -246,6 +263,12 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 	if e.exists {
 		have := e.mark
 		if have.Level == level && have.Round == round && bytes.Equal(have.Digest, digest) {
+			if e.unsure {
+				if err := s.rewrite(ctx, id, e); err != nil {
+					return nil, err
+				}
+			}
+			e.passes++
 			return cloneOrNil(have.Signature), nil
 		}
 		if !watermark.Above(level, round, have.Level, have.Round) {
@@ -259,10 +282,76 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 	if err := s.writeMark(e.base, encodeRecord(id, m, false), e.exists); err != nil {
 		return nil, fmt.Errorf("watermark file %s: %s: %w", s.dir, id, err)
 	}
+	e.prev = nil
+	if e.exists {
+		prev := e.mark
+		e.prev = &prev
+	}
+	e.passes, e.unsure = 1, false
 	e.mu.Lock()
 	e.exists, e.mark = true, m
 	e.mu.Unlock()
 	return nil, nil
+}
+
+// rewrite writes the entry's current mark durably again (after a failed
+// lowering write left the disk unsure); the caller holds the turn.
+func (s *Store) rewrite(ctx context.Context, id watermark.ID, e *entry) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("watermark file %s: %w", id, err)
+	}
+	if err := s.writeMark(e.base, encodeRecord(id, e.mark, false), true); err != nil {
+		return fmt.Errorf("watermark file %s: %s: %w", s.dir, id, err)
+	}
+	e.unsure = false
+	return nil
+}
+
+// Revert implements watermark.Reverter. It restores the mark the last
+// strictly-higher Advance replaced, durably (the same write as Advance),
+// only when the mark is still exactly (level, round, digest) without a
+// signature and that Advance is the only one that passed on it. Passes are
+// counted in memory, which is sound because one process at a time holds the
+// directory; after a restart, and for the first mark of an ID (there is no
+// earlier mark to restore), Revert does nothing. The restored mark keeps the
+// signature it had in memory.
+//
+// When the write fails the error wraps ErrUnavailable and memory keeps the
+// current mark; as the disk may then hold either mark, the next Advance that
+// passes on the current mark first writes it durably again.
+func (s *Store) Revert(ctx context.Context, id watermark.ID, level, round int64, digest []byte) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	s.mu.Lock()
+	e := s.entries[id]
+	s.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	if err := e.acquire(ctx); err != nil {
+		return fmt.Errorf("watermark file %s: %w", id, err)
+	}
+	defer e.release()
+	if !e.exists || !sameMark(e.mark, level, round, digest) || len(e.mark.Signature) > 0 || e.passes != 1 || e.prev == nil {
+		return nil
+	}
+	prev := cloneMark(*e.prev)
+	// One attempt per Advance: whatever happens below, this mark is never
+	// reverted again.
+	e.prev, e.passes = nil, 0
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("watermark file %s: %w", id, err)
+	}
+	if err := s.writeMark(e.base, encodeRecord(id, prev, false), true); err != nil {
+		e.unsure = true
+		return fmt.Errorf("watermark file %s: %s: revert: %w", s.dir, id, err)
+	}
+	e.mu.Lock()
+	e.mark = prev
+	e.mu.Unlock()
+	return nil
 }
 
 // SetSignature implements watermark.Store. The signature is kept in memory
@@ -368,9 +457,13 @@ func (s *Store) Set(ctx context.Context, id watermark.ID, m watermark.Mark) erro
 	if err := os.Remove(filepath.Join(s.dir, e.base+sigSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("watermark file %s: %s: %w: %w", s.dir, id, watermark.ErrUnavailable, err)
 	}
+	e.prev, e.passes = nil, 0
 	if err := s.writeMark(e.base, encodeRecord(id, m, true), e.exists); err != nil {
+		// The disk may now hold the new mark, possibly lower than memory's.
+		e.unsure = e.exists
 		return fmt.Errorf("watermark file %s: %s: %w", s.dir, id, err)
 	}
+	e.unsure = false
 	e.mu.Lock()
 	e.exists, e.mark = true, m
 	e.mu.Unlock()

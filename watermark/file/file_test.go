@@ -40,6 +40,18 @@ func TestConformance(t *testing.T) {
 		})
 }
 
+func TestConformance_Revert(t *testing.T) {
+	watermarktest.RunRevertPersistent(t,
+		func(t *testing.T) watermark.Store { return openT(t, t.TempDir()) },
+		func(t *testing.T, old watermark.Store) watermark.Store {
+			dir := old.(*Store).Dir()
+			if err := old.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			return openT(t, dir)
+		})
+}
+
 // TestConformance_PlainRename runs the suite with the rename-exchange path
 // off, as on filesystems or platforms without renameat2.
 func TestConformance_PlainRename(t *testing.T) {
@@ -57,6 +69,7 @@ func TestConformance_PlainRename(t *testing.T) {
 			}
 			return open(t, dir)
 		})
+	watermarktest.RunRevert(t, func(t *testing.T) watermark.Store { return open(t, t.TempDir()) })
 }
 
 // TestWrite_ShorterRecordOverLongerTemp: the temp file reused after an
