@@ -35,3 +35,15 @@ func BenchmarkVerifySecp256k1(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkVerifySecp256k1_UncompressedKey(b *testing.B) {
+	k, _ := local.Generate(signer.Secp256k1)
+	d := make([]byte, 32)
+	sig, _ := k.Sign(context.Background(), d)
+	unc, _ := k.PublicKey().Uncompressed()
+	for i := 0; i < b.N; i++ {
+		if !gethcrypto.VerifySignature(unc, d, sig) {
+			b.Fatal("bad")
+		}
+	}
+}
