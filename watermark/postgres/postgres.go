@@ -46,6 +46,21 @@ var migrations = []string{
 		updated_at timestamptz NOT NULL DEFAULT now(),
 		PRIMARY KEY (key, chain, kind)
 	)`,
+	// 2: what Revert needs (see revertSQL). The table is renamed so that a
+	// keyward still running the version 1 statements fails (store
+	// unavailable, nothing signed) instead of passing identical retries
+	// without counting them, which would let this version revert a mark
+	// the old one signed.
+	`ALTER TABLE keyward_watermarks RENAME TO keyward_marks;
+	ALTER INDEX keyward_watermarks_pkey RENAME TO keyward_marks_pkey;
+	ALTER TABLE keyward_marks
+		ADD COLUMN passes         smallint NOT NULL DEFAULT 0 CHECK (passes BETWEEN 0 AND 2),
+		ADD COLUMN prev_level     bigint,
+		ADD COLUMN prev_round     bigint,
+		ADD COLUMN prev_digest    bytea,
+		ADD COLUMN prev_signature bytea,
+		ADD CONSTRAINT keyward_marks_prev_whole
+			CHECK ((prev_level IS NULL) = (prev_round IS NULL) AND (prev_level IS NULL) = (prev_digest IS NULL))`,
 }
 
 // SchemaVersion is the schema version this package creates and expects.
@@ -57,13 +72,23 @@ var ErrSchemaTooNew = errors.New("watermark schema is newer than this keyward")
 // Store is the PostgreSQL watermark store. Every call has its own deadline;
 // every database failure wraps watermark.ErrUnavailable, so nothing is signed
 // while the database cannot be written. Many processes may share one database.
+//
+// The table keyward_marks holds one row per ID: the mark (level, round,
+// digest, signature) and, for Revert, the mark the last strictly-higher
+// Advance replaced (prev_*) and passes: 1 when only that Advance has passed
+// on the mark, 2 once any other Advance passed on it (an identical retry,
+// through any instance), 0 for a mark written by Set or Revert or carried
+// over from schema version 1.
 type Store struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
 	name    string // redacted URL, for errors
 }
 
-var _ watermark.Store = (*Store)(nil)
+var (
+	_ watermark.Store    = (*Store)(nil)
+	_ watermark.Reverter = (*Store)(nil)
+)
 
 // openURL opens postgres://… or postgresql://… (the whole URL is the DSN).
 func openURL(ctx context.Context, u *url.URL) (watermark.Store, error) {
@@ -88,7 +113,12 @@ func openURL(ctx context.Context, u *url.URL) (watermark.Store, error) {
 // The role needs, at the first start, the right to create tables in the
 // first schema of its search_path (on PostgreSQL 15 and later: own the
 // database, or a schema named in search_path), and afterwards SELECT,
-// INSERT and UPDATE on keyward_watermarks and keyward_schema_version.
+// INSERT and UPDATE on keyward_marks and keyward_schema_version. A schema
+// migration (version 1 to 2 renames keyward_watermarks to keyward_marks and
+// adds columns) needs the tables' owner. Once one instance has migrated,
+// instances of an older keyward fail with the store unavailable until they
+// are upgraded too: they would not count identical retries, which Revert
+// relies on.
 //
 // The database must be reachable: Open fails (wrapping
 // watermark.ErrUnavailable) rather than start without the marks.
@@ -194,43 +224,73 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// higher is true in ON CONFLICT DO UPDATE when the request is strictly
+// above the stored mark (t is the stored row, excluded the request).
+const higher = `(excluded.level, excluded.round) > (t.level, t.round)`
+
 // The statements. Each runs alone, so it commits (durably, with the server's
 // synchronous_commit) before the call returns.
 const (
-	// advanceSQL inserts the mark or moves it up; a row is returned only
-	// when it did. Under the row lock ON CONFLICT takes, the WHERE sees the
-	// latest committed mark, so of two different payloads at one (level,
-	// round) at most one ever updates.
-	advanceSQL = `INSERT INTO keyward_watermarks AS t (key, chain, kind, level, round, digest, signature, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, NULL, now())
-		ON CONFLICT (key, chain, kind) DO UPDATE
-		SET level = excluded.level, round = excluded.round, digest = excluded.digest, signature = NULL, updated_at = excluded.updated_at
-		WHERE (excluded.level, excluded.round) > (t.level, t.round)
-		RETURNING 1`
-	markSQL   = `SELECT level, round, digest, signature FROM keyward_watermarks WHERE key = $1 AND chain = $2 AND kind = $3`
-	setSigSQL = `UPDATE keyward_watermarks SET signature = $7
+	// advanceSQL inserts the mark, moves it up, or counts an identical
+	// retry; a row (with the stored signature, NULL unless a retry found
+	// one) is returned only when the request passed. Under the row lock ON
+	// CONFLICT takes, the WHERE sees the latest committed mark, so of two
+	// different payloads at one (level, round) at most one ever passes, and
+	// every pass is recorded in passes before the call returns: moving up
+	// keeps the replaced mark in prev_* and sets passes to 1, a retry sets
+	// it to 2.
+	advanceSQL = `INSERT INTO keyward_marks AS t (key, chain, kind, level, round, digest, signature, passes, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, NULL, 1, now())
+		ON CONFLICT (key, chain, kind) DO UPDATE SET
+			level          = excluded.level,
+			round          = excluded.round,
+			digest         = excluded.digest,
+			signature      = CASE WHEN ` + higher + ` THEN NULL ELSE t.signature END,
+			prev_level     = CASE WHEN ` + higher + ` THEN t.level ELSE t.prev_level END,
+			prev_round     = CASE WHEN ` + higher + ` THEN t.round ELSE t.prev_round END,
+			prev_digest    = CASE WHEN ` + higher + ` THEN t.digest ELSE t.prev_digest END,
+			prev_signature = CASE WHEN ` + higher + ` THEN t.signature ELSE t.prev_signature END,
+			passes         = CASE WHEN ` + higher + ` THEN 1 ELSE 2 END,
+			updated_at     = CASE WHEN ` + higher + ` THEN excluded.updated_at ELSE t.updated_at END
+		WHERE ` + higher + `
+			OR (excluded.level = t.level AND excluded.round = t.round AND excluded.digest = t.digest)
+		RETURNING t.signature`
+	markSQL   = `SELECT level, round, digest, signature FROM keyward_marks WHERE key = $1 AND chain = $2 AND kind = $3`
+	setSigSQL = `UPDATE keyward_marks SET signature = $7
 		WHERE key = $1 AND chain = $2 AND kind = $3 AND level = $4 AND round = $5 AND digest = $6`
-	setSQL = `INSERT INTO keyward_watermarks AS t (key, chain, kind, level, round, digest, signature, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+	// revertSQL puts the replaced mark back when the mark is still exactly
+	// the request's, unsigned, and passed only by the Advance that set it.
+	// The restored mark has passes 0 and no prev_*, so it is never
+	// reverted in turn.
+	revertSQL = `UPDATE keyward_marks SET
+			level = prev_level, round = prev_round, digest = prev_digest, signature = prev_signature,
+			prev_level = NULL, prev_round = NULL, prev_digest = NULL, prev_signature = NULL,
+			passes = 0, updated_at = now()
+		WHERE key = $1 AND chain = $2 AND kind = $3 AND level = $4 AND round = $5 AND digest = $6
+			AND signature IS NULL AND passes = 1 AND prev_level IS NOT NULL`
+	setSQL = `INSERT INTO keyward_marks AS t (key, chain, kind, level, round, digest, signature, passes, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 0, now())
 		ON CONFLICT (key, chain, kind) DO UPDATE
-		SET level = excluded.level, round = excluded.round, digest = excluded.digest, signature = excluded.signature, updated_at = excluded.updated_at`
-	marksSQL = `SELECT key, chain, kind, level, round, digest, signature FROM keyward_watermarks ORDER BY key, chain, kind`
+		SET level = excluded.level, round = excluded.round, digest = excluded.digest, signature = excluded.signature,
+			prev_level = NULL, prev_round = NULL, prev_digest = NULL, prev_signature = NULL,
+			passes = 0, updated_at = excluded.updated_at`
+	marksSQL = `SELECT key, chain, kind, level, round, digest, signature FROM keyward_marks ORDER BY key, chain, kind`
 	// readySQL is a real write: it fails on a read-only server or standby.
 	readySQL = `UPDATE keyward_schema_version SET checked_at = now() WHERE id = 1`
 )
 
 // maxAttempts bounds Advance's loop; it repeats only when a mark was lowered
-// (Set) between its two statements.
+// (Set, Revert) between its two statements.
 const maxAttempts = 8
 
-// Advance implements watermark.Store. A strictly higher (level, round) is
-// written by one conditional upsert, committed before Advance returns. When
-// the upsert changes nothing, the current mark is read (a later snapshot
-// than the one the upsert saw, never an older mark unless Set lowered it, in
-// which case Advance starts over): the same (level, round, digest) is a retry
-// and returns the stored signature; anything else is a *RefusedError. Each
-// outcome is decided by one committed state of the row, so Advance is
-// linearizable across processes.
+// Advance implements watermark.Store. Whether the request passes (strictly
+// higher, or an identical retry) is decided and recorded by one conditional
+// upsert, committed before Advance returns. When the upsert changes nothing,
+// the current mark is read (a later snapshot than the one the upsert saw,
+// never an older mark unless Set or Revert lowered it, in which case Advance
+// starts over) and the request is refused against it. Each outcome is
+// decided by one committed state of the row, so Advance is linearizable
+// across processes.
 func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64, digest []byte) ([]byte, error) {
 	if len(digest) != 32 {
 		return nil, fmt.Errorf("watermark postgres %s: digest is %d bytes, want 32", id, len(digest))
@@ -239,12 +299,16 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 	defer cancel()
 	kind := int16(id.Kind)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		tag, err := s.pool.Exec(ctx, advanceSQL, id.Key, id.Chain, kind, level, round, digest)
-		if err != nil {
-			return nil, s.unavailable(id.String(), err)
+		var sig []byte
+		err := s.pool.QueryRow(ctx, advanceSQL, id.Key, id.Chain, kind, level, round, digest).Scan(&sig)
+		if err == nil {
+			if len(sig) == 0 {
+				sig = nil // an empty stored signature is none
+			}
+			return sig, nil
 		}
-		if tag.RowsAffected() == 1 {
-			return nil, nil
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, s.unavailable(id.String(), err)
 		}
 		var have watermark.Mark
 		err = s.pool.QueryRow(ctx, markSQL, id.Key, id.Chain, kind).Scan(&have.Level, &have.Round, &have.Digest, &have.Signature)
@@ -254,15 +318,30 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 		if err != nil {
 			return nil, s.unavailable(id.String(), err)
 		}
-		if have.Level == level && have.Round == round && bytes.Equal(have.Digest, digest) {
-			return have.Signature, nil
-		}
-		if watermark.Above(level, round, have.Level, have.Round) {
-			continue // lowered by Set in between: start over
+		if !watermark.Above(have.Level, have.Round, level, round) && !(have.Level == level && have.Round == round && !bytes.Equal(have.Digest, digest)) {
+			// Lowered by Set or Revert in between (to the request's mark or
+			// below it): start over, so that the pass is counted.
+			continue
 		}
 		return nil, &watermark.RefusedError{ID: id, Have: have, Level: level, Round: round}
 	}
 	return nil, s.unavailable(id.String(), fmt.Errorf("mark kept moving down under %d attempts", maxAttempts))
+}
+
+// Revert implements watermark.Reverter with one conditional UPDATE (see
+// revertSQL), committed before it returns. Passes are counted in the
+// database, so Revert is sound across instances, and it still works after a
+// restart of the instance (a restarted instance only calls it after an
+// Advance of its own, which counts). A mark carried over from schema
+// version 1, set by Set, restored by Revert, or the first mark of an ID is
+// never reverted.
+func (s *Store) Revert(ctx context.Context, id watermark.ID, level, round int64, digest []byte) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, revertSQL, id.Key, id.Chain, int16(id.Kind), level, round, digest); err != nil {
+		return s.unavailable(id.String()+": revert", err)
+	}
+	return nil
 }
 
 // SetSignature implements watermark.Store: one UPDATE matching the exact

@@ -67,6 +67,12 @@ func TestConformance(t *testing.T) {
 			old.Close()
 			return open(t, dsn)
 		})
+	watermarktest.RunRevertPersistent(t,
+		func(t *testing.T) watermark.Store { return open(t, dsn) },
+		func(t *testing.T, old watermark.Store) watermark.Store {
+			old.Close()
+			return open(t, dsn)
+		})
 }
 
 // The registry opens both URL schemes, and the store's own parameter is not
@@ -351,7 +357,7 @@ func TestAdvance_GivesUpAfterCallTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctxT(t), `SELECT 1 FROM keyward_watermarks WHERE key = $1 FOR UPDATE`, id.Key); err != nil {
+	if _, err := tx.Exec(ctxT(t), `SELECT 1 FROM keyward_marks WHERE key = $1 FOR UPDATE`, id.Key); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
