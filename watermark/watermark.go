@@ -91,6 +91,10 @@ func Above(level, round, l2, r2 int64) bool {
 // answered, in this process or another sharing the store). Otherwise it does
 // nothing: a mark that stays put is always safe. A store that cannot tell
 // must not implement Reverter.
+//
+// Only the caller whose own Advance of (level, round, digest) passed without
+// a stored signature, and whose signing then failed, may call Revert, once:
+// stores count that Advance as the one pass allowed.
 type Reverter interface {
 	Revert(ctx context.Context, id ID, level, round int64, digest []byte) error
 }
