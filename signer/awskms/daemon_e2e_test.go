@@ -173,8 +173,9 @@ func waitReadyz(t *testing.T, addr string, want int) {
 // in the emulator through the CLI, runs keyward on them, signs Michelson data,
 // Taquito transactions, attestations and (tz2 key) Ethereum transactions and
 // messages through go-ethereum's external signer, each verified here. Then it
-// stops KMS: 503 within the deadline, a JSON-RPC error and /readyz false;
-// after KMS is back, /readyz recovers and the failed request signs on retry.
+// stops KMS: 503 within the deadline, a JSON-RPC error, /readyz false and no
+// watermark moved; after KMS is back, /readyz recovers, another payload at
+// the failed attestation's level signs, and a failed request signs on retry.
 func TestDaemon_TezosAndEthereumRequestsSignedByKMSKeys(t *testing.T) {
 	e := startEmulator(t)
 	dir := t.TempDir()
@@ -282,14 +283,31 @@ keys:
 	if st, body := c.sign(tz2, michelsonString("after")); st != 200 {
 		t.Fatalf("after KMS restart: %d %s", st, body)
 	}
-	// The attestation that failed at level 101 is retried by the baker with
-	// the identical payload: it signs (DESIGN §6 retry rule), and then 101 is
-	// taken for any other payload.
-	if st, body := c.sign(tz3, kmsAttestation(101, 0, 1)); st != 200 {
-		t.Errorf("retry of the failed level-101 attestation: %d %s, want 200", st, body)
+	// The attestation that failed at level 101 moved no mark (the file
+	// store gave it back after the signing failure): another payload at 101
+	// signs (it would be 409 had the mark moved), and then 101 is taken.
+	if st, body := c.sign(tz3, kmsAttestation(101, 0, 2)); st != 200 {
+		t.Errorf("other payload at level 101 after the failed attestation: %d %s, want 200 (the outage moved the mark?)", st, body)
 	}
-	if st, _ := c.sign(tz3, kmsAttestation(101, 0, 3)); st != 409 {
-		t.Errorf("second payload at level 101: %d, want 409", st)
+	if st, _ := c.sign(tz3, kmsAttestation(101, 0, 1)); st != 409 {
+		t.Errorf("the failed payload once 101 is signed for another: %d, want 409", st)
+	}
+	if st, body := c.sign(tz3, kmsAttestation(101, 0, 2)); st != 200 {
+		t.Errorf("identical retry of the level-101 attestation: %d %s, want 200", st, body)
+	}
+	// A failed attestation retried by the baker with the identical payload
+	// once KMS is back signs (DESIGN §6 retry rule).
+	e.stop()
+	if st, body := c.sign(tz3, kmsAttestation(102, 0, 1)); st != 503 {
+		t.Errorf("attestation 102 with KMS down: %d %s, want 503", st, body)
+	}
+	e.start()
+	waitReadyz(t, opsAddr, 200)
+	if st, body := c.sign(tz3, kmsAttestation(102, 0, 1)); st != 200 {
+		t.Errorf("retry of the failed level-102 attestation: %d %s, want 200", st, body)
+	}
+	if st, _ := c.sign(tz3, kmsAttestation(102, 0, 3)); st != 409 {
+		t.Errorf("second payload at level 102: %d, want 409", st)
 	}
 }
 
