@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/keyward/keyward/watermark"
 )
@@ -64,7 +65,16 @@ type Store struct {
 	// noExchange is set once renameat2 RENAME_EXCHANGE turned out to be
 	// unsupported; writes then always rename a fresh temp file.
 	noExchange atomic.Bool
+
+	// sigWriters counts background signature-file writers; Close waits
+	// for them after closing closing.
+	sigWriters sync.WaitGroup
+	closing    chan struct{}
 }
+
+// sigDelay is how long a background writer waits before writing the newest
+// signature of an entry.
+const sigDelay = 200 * time.Millisecond
 
 // entry is the state of one ID.
 type entry struct {
@@ -93,6 +103,19 @@ type entry struct {
 	// memory, so the next Advance that passes on the current mark writes it
 	// durably again before it returns.
 	unsure bool
+
+	// slots is set once the mark file is in the two-slot format; seq is the
+	// write sequence number of the slot holding the current durable mark,
+	// and slot its index. Only the turn holder touches them.
+	slots bool
+	seq   uint64
+	slot  int
+
+	// sigPending is the newest signature record waiting to be written to
+	// the .sig file by the entry's background writer (guarded by mu);
+	// sigWriting is set while that writer runs.
+	sigPending []byte
+	sigWriting bool
 }
 
 var _ watermark.Reverter = (*Store)(nil)
@@ -119,7 +142,7 @@ func Open(dir string) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("watermark file %s: %w: %w", abs, watermark.ErrUnavailable, err)
 	}
-	s := &Store{dir: abs, dirf: dirf, lock: lock, entries: map[watermark.ID]*entry{}}
+	s := &Store{dir: abs, dirf: dirf, lock: lock, entries: map[watermark.ID]*entry{}, closing: make(chan struct{})}
 	if err := s.load(); err != nil {
 		dirf.Close()
 		lock.Close()
@@ -162,15 +185,22 @@ func (s *Store) load() error {
 			if err != nil {
 				return fmt.Errorf("read %s: %w: %w", name, watermark.ErrUnavailable, err)
 			}
-			id, m, err := decodeRecord(data)
+			e := &entry{turn: make(chan struct{}, 1), exists: true}
+			var id watermark.ID
+			if isSlotFile(data) {
+				id, e.mark, e.seq, e.slot, err = decodeSlotFile(data)
+				e.slots = true
+			} else {
+				id, e.mark, err = decodeRecord(data)
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			base := baseName(id)
-			if base+markSuffix != name {
-				return fmt.Errorf("%s: %w: holds the mark of %s, which belongs in %s", name, ErrCorrupt, id, base+markSuffix)
+			e.base = baseName(id)
+			if e.base+markSuffix != name {
+				return fmt.Errorf("%s: %w: holds the mark of %s, which belongs in %s", name, ErrCorrupt, id, e.base+markSuffix)
 			}
-			s.entries[id] = &entry{turn: make(chan struct{}, 1), base: base, exists: true, mark: m}
+			s.entries[id] = e
 		default:
 			return fmt.Errorf("%s: %w: unknown file in the watermark directory", name, ErrCorrupt)
 		}
@@ -279,7 +309,7 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 		return nil, fmt.Errorf("watermark file %s: %w", id, err)
 	}
 	m := watermark.Mark{Level: level, Round: round, Digest: bytes.Clone(digest)}
-	if err := s.writeMark(e.base, encodeRecord(id, m, false), e.exists); err != nil {
+	if err := s.writeMark(e, encodeRecord(id, m, false)); err != nil {
 		return nil, fmt.Errorf("watermark file %s: %s: %w", s.dir, id, err)
 	}
 	e.prev = nil
@@ -300,7 +330,7 @@ func (s *Store) rewrite(ctx context.Context, id watermark.ID, e *entry) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("watermark file %s: %w", id, err)
 	}
-	if err := s.writeMark(e.base, encodeRecord(id, e.mark, false), true); err != nil {
+	if err := s.writeMark(e, encodeRecord(id, e.mark, false)); err != nil {
 		return fmt.Errorf("watermark file %s: %s: %w", s.dir, id, err)
 	}
 	e.unsure = false
@@ -344,7 +374,7 @@ func (s *Store) Revert(ctx context.Context, id watermark.ID, level, round int64,
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("watermark file %s: %w", id, err)
 	}
-	if err := s.writeMark(e.base, encodeRecord(id, prev, false), true); err != nil {
+	if err := s.writeMark(e, encodeRecord(id, prev, false)); err != nil {
 		e.unsure = true
 		return fmt.Errorf("watermark file %s: %s: revert: %w", s.dir, id, err)
 	}
@@ -381,12 +411,53 @@ func (s *Store) SetSignature(ctx context.Context, id watermark.ID, level, round 
 	e.mu.Lock()
 	e.mark = m
 	e.mu.Unlock()
-	// Best effort: an error here loses only the copy that survives a restart.
+	// Best effort, off the request path: the signature is in memory now; a
+	// background writer copies the newest one to the .sig file. A crash
+	// before that loses only the copy that survives a restart (a retry then
+	// gets a fresh signature over the same payload, which is safe).
 	if err := s.step("sig"); err == nil {
-		_ = overwrite(filepath.Join(s.dir, e.base+sigSuffix), encodeRecord(id, m, true))
+		s.queueSig(e, encodeRecord(id, m, true))
 	}
 	return nil
 }
+
+// queueSig hands rec to e's background signature writer, starting it when
+// none runs. Only the newest pending record is written.
+func (s *Store) queueSig(e *entry, rec []byte) {
+	e.mu.Lock()
+	e.sigPending = rec
+	start := !e.sigWriting
+	e.sigWriting = true
+	e.mu.Unlock()
+	if !start {
+		return
+	}
+	s.sigWriters.Add(1)
+	go func() {
+		defer s.sigWriters.Done()
+		// Coalesce: under load a key signs many marks a second, and only
+		// the newest signature is worth keeping. Close cuts the wait short.
+		select {
+		case <-time.After(sigDelay):
+		case <-s.closing:
+		}
+		for {
+			e.mu.Lock()
+			rec := e.sigPending
+			e.sigPending = nil
+			if rec == nil {
+				e.sigWriting = false
+				e.mu.Unlock()
+				return
+			}
+			e.mu.Unlock()
+			_ = overwrite(filepath.Join(s.dir, e.base+sigSuffix), rec)
+		}
+	}()
+}
+
+// flushSigs waits until every queued signature record has been written.
+func (s *Store) flushSigs() { s.sigWriters.Wait() }
 
 // overwrite writes data over the start of the file at path and cuts it to
 // len(data), without fsync. It never truncates to zero first: on ext4 that
@@ -454,11 +525,14 @@ func (s *Store) Set(ctx context.Context, id watermark.ID, m watermark.Mark) erro
 	m = cloneMark(m)
 	// The signature file belongs to the mark being replaced; without it the
 	// signature in the new mark file (if any) is the one loaded.
+	e.mu.Lock()
+	e.sigPending = nil // a queued signature belongs to the mark being replaced
+	e.mu.Unlock()
 	if err := os.Remove(filepath.Join(s.dir, e.base+sigSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("watermark file %s: %s: %w: %w", s.dir, id, watermark.ErrUnavailable, err)
 	}
 	e.prev, e.passes = nil, 0
-	if err := s.writeMark(e.base, encodeRecord(id, m, true), e.exists); err != nil {
+	if err := s.writeMark(e, encodeRecord(id, m, true)); err != nil {
 		// The disk may now hold the new mark, possibly lower than memory's.
 		e.unsure = e.exists
 		return fmt.Errorf("watermark file %s: %s: %w", s.dir, id, err)
@@ -502,6 +576,8 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.closing)
+	s.flushSigs()
 	return errors.Join(s.dirf.Close(), s.lock.Close())
 }
 
@@ -516,26 +592,82 @@ func (s *Store) step(name string) error {
 // errExchangeUnsupported: renameat2 RENAME_EXCHANGE is not available here.
 var errExchangeUnsupported = errors.New("rename exchange unsupported")
 
-// writeMark makes data the durable contents of base+".mark": write
-// base+".tmp", fsync it, rename it over the mark, fsync the directory. Every
-// failure wraps ErrUnavailable. The caller holds the ID's turn, so the temp
-// name is not shared.
+// writeMark makes rec (an encoded mark record) the durable mark of e. The
+// caller holds e's turn. Every failure wraps ErrUnavailable and leaves e's
+// slot state as it was.
 //
-// When the mark exists, the "rename" is an atomic exchange (Linux
-// renameat2 RENAME_EXCHANGE): the temp name then keeps the previous mark's
-// inode and blocks, and the next write overwrites them in place. That
-// sequence allocates and frees no inode or block, which makes the journal
-// commits behind the two fsyncs about three times cheaper on ext4. The
-// previous mark left under the temp name is older than the mark file, and
-// Open removes temp files, so it is never read back.
-func (s *Store) writeMark(base string, data []byte, markExists bool) (err error) {
-	tmp := filepath.Join(s.dir, base+tmpSuffix)
-	mark := filepath.Join(s.dir, base+markSuffix)
+// A mark file in the two-slot format is written in place: the slot that does
+// not hold the current mark gets rec with the next sequence number, then one
+// fdatasync. The file is opened by path for every write, so a directory that
+// was removed or replaced fails the write instead of writing into an
+// unlinked inode.
+//
+// The first mark of an ID (or a file in the older single-record format) is
+// written as a whole new slot file with replaceFile.
+func (s *Store) writeMark(e *entry, rec []byte) (err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w: %w", watermark.ErrUnavailable, err)
 		}
 	}()
+	seq := e.seq + 1
+	slotData, err := encodeSlot(seq, rec)
+	if err != nil {
+		// A record too large for a slot (an ID with a very long key, only
+		// reachable through import): the whole-file single-record format.
+		if err := s.replaceFile(e.base, rec, e.exists); err != nil {
+			return err
+		}
+		e.slots, e.seq, e.slot = false, 0, 0
+		return nil
+	}
+	if e.slots && e.exists {
+		other := 1 - e.slot
+		if err := s.step("write"); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(filepath.Join(s.dir, e.base+markSuffix), os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteAt(slotData, int64(other*slotSize)); err != nil {
+			f.Close()
+			return err
+		}
+		if err := s.step("fsync"); err != nil {
+			f.Close()
+			return err
+		}
+		if err := fdatasync(f); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		e.seq, e.slot = seq, other
+		return nil
+	}
+	file := make([]byte, slotFileSize)
+	copy(file, slotData)
+	if err := s.replaceFile(e.base, file, e.exists); err != nil {
+		return err
+	}
+	e.slots, e.seq, e.slot = true, seq, 0
+	return nil
+}
+
+// replaceFile makes data the durable contents of base+".mark": write
+// base+".tmp", fsync it, rename it over the mark, fsync the directory. The
+// caller holds the ID's turn, so the temp name is not shared.
+//
+// When the mark exists, the "rename" is an atomic exchange (Linux
+// renameat2 RENAME_EXCHANGE) where available; the previous file left under
+// the temp name is older than the mark file, and Open removes temp files, so
+// it is never read back.
+func (s *Store) replaceFile(base string, data []byte, markExists bool) (err error) {
+	tmp := filepath.Join(s.dir, base+tmpSuffix)
+	mark := filepath.Join(s.dir, base+markSuffix)
 	if err := s.step("create"); err != nil {
 		return err
 	}

@@ -90,12 +90,8 @@ func TestWrite_ShorterRecordOverLongerTemp(t *testing.T) {
 		if err := s.Set(bg, long, short); err != nil {
 			t.Fatal(err)
 		}
-		got, err := os.ReadFile(filepath.Join(dir, baseName(long)+markSuffix))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := encodeRecord(long, short, true); !bytes.Equal(got, want) {
-			t.Fatalf("plain=%v: mark file = %q, want %q", plain, got, want)
+		if got := diskMark(t, dir, long); got.Level != short.Level || !bytes.Equal(got.Digest, short.Digest) {
+			t.Fatalf("plain=%v: mark file holds %+v, want %+v", plain, got, short)
 		}
 		if _, err := s.Advance(bg, long, 6, 0, dg("b")); err != nil {
 			t.Fatal(err)
@@ -251,6 +247,7 @@ func TestSetSignature_LeavesMarkFileAlone(t *testing.T) {
 	if err != nil || !bytes.Equal(before, after) {
 		t.Fatalf("mark file changed by SetSignature (%v)", err)
 	}
+	s.flushSigs() // the signature file is written in the background
 	if _, err := os.Stat(filepath.Join(dir, baseName(testI)+sigSuffix)); err != nil {
 		t.Fatalf("no signature file: %v", err)
 	}
@@ -395,12 +392,21 @@ func flip(b []byte, i int) []byte {
 // at the old mark (another payload at the failed level still passes later),
 // and before the rename the disk keeps the old mark too.
 func TestAdvance_FailedWriteStepLeavesMarkAndMemory(t *testing.T) {
-	for _, step := range []string{"create", "write", "fsync", "rename", "dirsync"} {
+	// The steps of an in-place slot write, then those of a whole-file write
+	// (the file is in the old single-record format, so it is rewritten whole).
+	for _, step := range []string{"write", "fsync", "old:create", "old:write", "old:fsync", "old:rename", "old:dirsync"} {
 		t.Run(step, func(t *testing.T) {
 			dir := t.TempDir()
 			s := openT(t, dir)
 			if _, err := s.Advance(bg, testI, 5, 0, dg("a")); err != nil {
 				t.Fatal(err)
+			}
+			whole := strings.HasPrefix(step, "old:")
+			step := strings.TrimPrefix(step, "old:")
+			if whole {
+				s.Close()
+				oldFormat(t, dir, testI, watermark.Mark{Level: 5, Digest: dg("a")})
+				s = openT(t, dir)
 			}
 			injected := errors.New("injected " + step + " failure")
 			s.failAt = func(name string) error {
@@ -422,15 +428,29 @@ func TestAdvance_FailedWriteStepLeavesMarkAndMemory(t *testing.T) {
 			if _, err := s.Advance(bg, testI, 6, 0, dg("b")); !errors.Is(err, watermark.ErrUnavailable) {
 				t.Fatalf("second Advance = %v, want ErrUnavailable again", err)
 			}
-			if step != "dirsync" { // after the rename the temp name may hold the previous mark
+			if whole && step != "dirsync" { // after the rename the temp name may hold the previous mark
 				if _, err := os.Stat(filepath.Join(dir, baseName(testI)+tmpSuffix)); !os.IsNotExist(err) {
 					t.Fatalf("temp file left behind: %v", err)
 				}
 			}
-			if step != "dirsync" {
+			if step != "dirsync" && step != "fsync" {
 				s.Close()
 				s = openT(t, dir)
 				wantOnly(t, s, testI, 5, 0, dg("a"))
+			} else if step == "fsync" && !whole {
+				// The slot was written but not flushed: after a restart the
+				// disk holds the old mark or the failed (higher) one, never
+				// anything lower, and nothing was signed for either.
+				s.Close()
+				s = openT(t, dir)
+				m := diskMark(t, dir, testI)
+				if !(m.Level == 5 && bytes.Equal(m.Digest, dg("a"))) && !(m.Level == 6 && bytes.Equal(m.Digest, dg("b"))) {
+					t.Fatalf("after a failed flush the disk holds %d %x", m.Level, m.Digest)
+				}
+				s.Close()
+				os.Remove(filepath.Join(dir, baseName(testI)+markSuffix))
+				oldFormat(t, dir, testI, watermark.Mark{Level: 5, Digest: dg("a")})
+				s = openT(t, dir)
 			}
 			s.failAt = nil
 			if _, err := s.Advance(bg, testI, 6, 0, dg("c")); err != nil {
@@ -522,9 +542,23 @@ func TestAdvance_UnwritableDirIsUnavailable(t *testing.T) {
 				t.Fatal(err)
 			}
 			restore := c.brk(t, dir)
-			_, err := s.Advance(bg, testI, 6, 0, dg("b"))
+			// A new ID needs a new file: refused on every broken directory.
+			// An existing ID's mark is rewritten in place (no allocation, no
+			// directory change), which still works on a full or read-only
+			// directory and is then durable; it fails when the directory is gone.
+			newID := watermark.ID{Key: "tz1other", Chain: testI.Chain, Kind: testI.Kind}
+			_, nerr := s.Advance(bg, newID, 6, 0, dg("b"))
+			var err error
+			if c.name == "DirReplacedByFile" {
+				_, err = s.Advance(bg, testI, 6, 0, dg("b"))
+			} else {
+				err = nerr
+			}
 			rerr := s.Ready(bg)
 			restore()
+			if !errors.Is(nerr, watermark.ErrUnavailable) {
+				t.Fatalf("Advance of a new ID on an unwritable directory = %v, want ErrUnavailable", nerr)
+			}
 			if !errors.Is(err, watermark.ErrUnavailable) {
 				t.Fatalf("Advance on an unwritable directory = %v, want ErrUnavailable", err)
 			}

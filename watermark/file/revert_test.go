@@ -16,11 +16,77 @@ func diskMark(t *testing.T, dir string, id watermark.ID) watermark.Mark {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, m, err := decodeRecord(data)
+	var m watermark.Mark
+	if isSlotFile(data) {
+		_, m, _, _, err = decodeSlotFile(data)
+	} else {
+		_, m, err = decodeRecord(data)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// oldFormat writes id's mark file in the single-record format of earlier
+// versions (which Open still reads, and the next write converts).
+func oldFormat(t *testing.T, dir string, id watermark.ID, m watermark.Mark) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, baseName(id)+markSuffix), encodeRecord(id, m, false), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpen_ReadsOldFormatAndConvertsOnWrite(t *testing.T) {
+	dir := t.TempDir()
+	oldFormat(t, dir, testI, watermark.Mark{Level: 5, Digest: dg("a")})
+	s := openT(t, dir)
+	wantOnly(t, s, testI, 5, 0, dg("a"))
+	if _, err := s.Advance(bg, testI, 6, 0, dg("b")); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, baseName(testI)+markSuffix))
+	if !isSlotFile(data) || len(data) != slotFileSize {
+		t.Fatal("mark file not converted to the slot format")
+	}
+	s.Close()
+	s = openT(t, dir)
+	wantOnly(t, s, testI, 6, 0, dg("b"))
+}
+
+// TestSlots_TornSlotFallsBackToTheOther: a write cut short (the slot being
+// written is garbage) loads as the previous mark.
+func TestSlots_TornSlotFallsBackToTheOther(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	for l := int64(1); l <= 4; l++ {
+		if _, err := s.Advance(bg, testI, l, 0, dg(string(rune('a'+l)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	p := filepath.Join(dir, baseName(testI)+markSuffix)
+	data, _ := os.ReadFile(p)
+	_, m, _, slot, err := decodeSlotFile(data)
+	if err != nil || m.Level != 4 {
+		t.Fatalf("%v %d", err, m.Level)
+	}
+	// Tear the newest slot half way.
+	for i := slot*slotSize + 40; i < slot*slotSize+300; i++ {
+		data[i] ^= 0x55
+	}
+	os.WriteFile(p, data, 0o600)
+	s = openT(t, dir)
+	wantOnly(t, s, testI, 3, 0, dg(string(rune('a'+3))))
+	// Both slots torn: corrupt, the store refuses to open.
+	s.Close()
+	for i := (1-slot)*slotSize + 40; i < (1-slot)*slotSize+300; i++ {
+		data[i] ^= 0x55
+	}
+	os.WriteFile(p, data, 0o600)
+	if _, err := Open(dir); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("both slots torn: %v, want ErrCorrupt", err)
+	}
 }
 
 // TestRevert_IsDurable: the restored mark is on disk before Revert returns.
@@ -71,7 +137,7 @@ func TestRevert_NothingAfterReopen(t *testing.T) {
 // since the disk may hold either mark, a retry of the advanced mark passes
 // only once that mark is durable again.
 func TestRevert_FailedWriteStep(t *testing.T) {
-	for _, step := range []string{"create", "write", "fsync", "rename", "dirsync"} {
+	for _, step := range []string{"write", "fsync"} {
 		t.Run(step, func(t *testing.T) {
 			dir := t.TempDir()
 			s := openT(t, dir)
@@ -118,9 +184,8 @@ func TestRevert_FailedWriteStep(t *testing.T) {
 }
 
 // TestRevert_DirsyncFailureLeavesLowerMarkOnDisk pins why the retry above
-// must write again: after a failed directory fsync the rename has happened,
-// so the disk holds the restored (lower) mark while memory holds the
-// advanced one.
+// must write again: after a failed flush the slot has been written, so the
+// disk may hold the restored (lower) mark while memory holds the advanced one.
 func TestRevert_DirsyncFailureLeavesLowerMarkOnDisk(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, dir)
@@ -131,7 +196,7 @@ func TestRevert_DirsyncFailureLeavesLowerMarkOnDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.failAt = func(name string) error {
-		if name == "dirsync" {
+		if name == "fsync" {
 			return errors.New("injected")
 		}
 		return nil
@@ -140,13 +205,13 @@ func TestRevert_DirsyncFailureLeavesLowerMarkOnDisk(t *testing.T) {
 		t.Fatalf("Revert = %v, want ErrUnavailable", err)
 	}
 	if m := diskMark(t, dir, testI); m.Level != 5 {
-		t.Fatalf("mark file holds level %d, want 5 (the rename happened)", m.Level)
+		t.Fatalf("mark file holds level %d, want 5 (the slot was written, only its flush failed)", m.Level)
 	}
 	wantOnly(t, s, testI, 6, 0, dg("b"))
 }
 
 // TestSet_FailedWriteRewritesBeforeRetry: a Set that lowers the mark and
-// fails after its rename leaves the lower mark on disk; the next retry of
+// fails at its flush may leave the lower mark on disk; the next retry of
 // the mark in memory writes it again before it passes.
 func TestSet_FailedWriteRewritesBeforeRetry(t *testing.T) {
 	dir := t.TempDir()
@@ -155,7 +220,7 @@ func TestSet_FailedWriteRewritesBeforeRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.failAt = func(name string) error {
-		if name == "dirsync" {
+		if name == "fsync" {
 			return errors.New("injected")
 		}
 		return nil
