@@ -114,7 +114,7 @@ type entry struct {
 	// sigPending is the newest signature record waiting to be written to
 	// the .sig file by the entry's background writer (guarded by mu);
 	// sigWriting is set while that writer runs.
-	sigPending []byte
+	sigPending *pendingSig
 	sigWriting bool
 }
 
@@ -416,16 +416,23 @@ func (s *Store) SetSignature(ctx context.Context, id watermark.ID, level, round 
 	// before that loses only the copy that survives a restart (a retry then
 	// gets a fresh signature over the same payload, which is safe).
 	if err := s.step("sig"); err == nil {
-		s.queueSig(e, encodeRecord(id, m, true))
+		s.queueSig(e, &pendingSig{id: id, mark: m})
 	}
 	return nil
 }
 
-// queueSig hands rec to e's background signature writer, starting it when
-// none runs. Only the newest pending record is written.
-func (s *Store) queueSig(e *entry, rec []byte) {
+// pendingSig is a signature waiting for the background writer (encoded
+// there, off the request path).
+type pendingSig struct {
+	id   watermark.ID
+	mark watermark.Mark
+}
+
+// queueSig hands p to e's background signature writer, starting it when
+// none runs. Only the newest pending signature is written.
+func (s *Store) queueSig(e *entry, p *pendingSig) {
 	e.mu.Lock()
-	e.sigPending = rec
+	e.sigPending = p
 	start := !e.sigWriting
 	e.sigWriting = true
 	e.mu.Unlock()
@@ -443,15 +450,15 @@ func (s *Store) queueSig(e *entry, rec []byte) {
 		}
 		for {
 			e.mu.Lock()
-			rec := e.sigPending
+			p := e.sigPending
 			e.sigPending = nil
-			if rec == nil {
+			if p == nil {
 				e.sigWriting = false
 				e.mu.Unlock()
 				return
 			}
 			e.mu.Unlock()
-			_ = overwrite(filepath.Join(s.dir, e.base+sigSuffix), rec)
+			_ = overwrite(filepath.Join(s.dir, e.base+sigSuffix), encodeRecord(p.id, p.mark, true))
 		}
 	}()
 }

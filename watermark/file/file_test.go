@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -657,4 +658,34 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("round trip changed the record: %+v %+v -> %+v %+v", id, m, id2, m2)
 		}
 	})
+}
+
+// TestEncodeRecord_MatchesEncodingJSON: the hand-written encoder writes
+// exactly what encoding/json writes for the record.
+func TestEncodeRecord_MatchesEncodingJSON(t *testing.T) {
+	ids := []watermark.ID{testI, {Key: "we\"ird\\<key>&\x01é", Chain: "Net\nX", Kind: 0x11}, {}}
+	marks := []watermark.Mark{{Level: 5, Round: 1, Digest: dg("a")}, {Level: -9, Round: 0, Digest: nil, Signature: []byte("spsig1…")}}
+	for _, id := range ids {
+		for _, m := range marks {
+			for _, withSig := range []bool{false, true} {
+				r := record{V: recordVersion, ID: idJSON(id), Level: m.Level, Round: m.Round, Digest: hexBytes(m.Digest)}
+				if withSig && len(m.Signature) > 0 {
+					sig := hexBytes(m.Signature)
+					r.Signature = &sig
+				}
+				want, err := json.Marshal(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := encodeRecord(id, m, withSig)
+				body, _, _ := bytes.Cut(got, []byte{'\n'})
+				if !bytes.Equal(body, want) {
+					t.Fatalf("encodeRecord = %s\nencoding/json = %s", body, want)
+				}
+				if gid, gm, err := decodeRecord(got); err != nil || gid != id || gm.Level != m.Level {
+					t.Fatalf("round trip: %v %+v %+v", err, gid, gm)
+				}
+			}
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/keyward/keyward/watermark"
 )
@@ -91,22 +92,31 @@ func baseName(id watermark.ID) string {
 // encodeRecord returns the file contents for id and m. When withSig is false
 // the signature is left out (mark files written by Advance carry none).
 func encodeRecord(id watermark.ID, m watermark.Mark, withSig bool) []byte {
-	r := record{
-		V:      recordVersion,
-		ID:     idJSON(id),
-		Level:  m.Level,
-		Round:  m.Round,
-		Digest: hexBytes(m.Digest),
-	}
+	// Hand-written for the hot path; the output is exactly what
+	// json.Marshal(record{...}) produces (a test checks), which decodeRecord
+	// reads back strictly.
+	body := make([]byte, 0, 256+2*len(m.Signature))
+	body = append(body, `{"v":`...)
+	body = strconv.AppendInt(body, recordVersion, 10)
+	body = append(body, `,"id":{"key":`...)
+	body = appendJSONString(body, id.Key)
+	body = append(body, `,"chain":`...)
+	body = appendJSONString(body, id.Chain)
+	body = append(body, `,"kind":`...)
+	body = strconv.AppendUint(body, uint64(id.Kind), 10)
+	body = append(body, `},"level":`...)
+	body = strconv.AppendInt(body, m.Level, 10)
+	body = append(body, `,"round":`...)
+	body = strconv.AppendInt(body, m.Round, 10)
+	body = append(body, `,"digest":"`...)
+	body = hex.AppendEncode(body, m.Digest)
+	body = append(body, '"')
 	if withSig && len(m.Signature) > 0 {
-		s := hexBytes(m.Signature)
-		r.Signature = &s
+		body = append(body, `,"signature":"`...)
+		body = hex.AppendEncode(body, m.Signature)
+		body = append(body, '"')
 	}
-	body, err := json.Marshal(r)
-	if err != nil {
-		// Only strings, integers and hex strings: cannot fail.
-		panic(err)
-	}
+	body = append(body, '}')
 	sum := sha256.Sum256(body)
 	out := make([]byte, 0, len(body)+len(sumPrefix)+2*len(sum)+2)
 	out = append(out, body...)
@@ -115,6 +125,28 @@ func encodeRecord(id watermark.ID, m watermark.Mark, withSig bool) []byte {
 	out = hex.AppendEncode(out, sum[:])
 	out = append(out, '\n')
 	return out
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it.
+func appendJSONString(b []byte, s string) []byte {
+	simple := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	q, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // a string always marshals
+	}
+	return append(b, q...)
 }
 
 // decodeRecord parses file contents written by encodeRecord. Anything else
