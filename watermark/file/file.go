@@ -242,6 +242,21 @@ func (s *Store) begin() error {
 
 func (s *Store) end() { s.closeMu.RUnlock() }
 
+// acquireExisting returns id's entry with its turn held, or nil (and no
+// error) when the ID has never been seen.
+func (s *Store) acquireExisting(ctx context.Context, id watermark.ID) (*entry, error) {
+	s.mu.Lock()
+	e := s.entries[id]
+	s.mu.Unlock()
+	if e == nil {
+		return nil, nil
+	}
+	if err := e.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("watermark file %s: %w", id, err)
+	}
+	return e, nil
+}
+
 // entryFor returns the entry for id, creating an empty one.
 func (s *Store) entryFor(id watermark.ID) *entry {
 	s.mu.Lock()
@@ -354,14 +369,9 @@ func (s *Store) Revert(ctx context.Context, id watermark.ID, level, round int64,
 		return err
 	}
 	defer s.end()
-	s.mu.Lock()
-	e := s.entries[id]
-	s.mu.Unlock()
+	e, err := s.acquireExisting(ctx, id)
 	if e == nil {
-		return nil
-	}
-	if err := e.acquire(ctx); err != nil {
-		return fmt.Errorf("watermark file %s: %w", id, err)
+		return err
 	}
 	defer e.release()
 	if !e.exists || !sameMark(e.mark, level, round, digest) || len(e.mark.Signature) > 0 || e.passes != 1 || e.prev == nil {
@@ -393,14 +403,9 @@ func (s *Store) SetSignature(ctx context.Context, id watermark.ID, level, round 
 		return err
 	}
 	defer s.end()
-	s.mu.Lock()
-	e := s.entries[id]
-	s.mu.Unlock()
+	e, err := s.acquireExisting(ctx, id)
 	if e == nil {
-		return nil
-	}
-	if err := e.acquire(ctx); err != nil {
-		return fmt.Errorf("watermark file %s: %w", id, err)
+		return err
 	}
 	defer e.release()
 	if !e.exists || !sameMark(e.mark, level, round, digest) {
