@@ -11,7 +11,6 @@ import (
 	"fmt"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
 	"github.com/keyward/keyward/signer"
 )
@@ -123,7 +122,8 @@ func (k *PrivateKey) Public() signer.PublicKey {
 func (k *PrivateKey) PublicKey() signer.PublicKey { return k.Public() }
 
 // Sign signs a 32-byte digest. secp256k1 uses RFC 6979 deterministic nonces
-// and returns low-S r||s; P-256 returns r||s (hedged random nonce, either S
+// and returns low-S r||s (with cgo through libsecp256k1, whose nonce point
+// multiplication is constant-time; see sign_secp_*.go); P-256 returns r||s (hedged random nonce, either S
 // form); Ed25519 signs the digest as the message.
 func (k *PrivateKey) Sign(_ context.Context, digest []byte) ([]byte, error) {
 	if len(digest) != 32 {
@@ -131,12 +131,7 @@ func (k *PrivateKey) Sign(_ context.Context, digest []byte) ([]byte, error) {
 	}
 	switch k.curve {
 	case signer.Secp256k1:
-		sig := secpecdsa.Sign(k.secp, digest)
-		r, s := sig.R(), sig.S()
-		out := make([]byte, 64)
-		r.PutBytesUnchecked(out[:32])
-		s.PutBytesUnchecked(out[32:])
-		return out, nil
+		return signSecp256k1(k.secp, digest)
 	case signer.P256:
 		r, s, err := ecdsa.Sign(rand.Reader, k.p256, digest)
 		if err != nil {
