@@ -33,8 +33,8 @@ K1="$(sed -n 1p "$work/pkhs")"
 ALL="$(paste -sd, "$work/pkhs")"
 url=http://127.0.0.1:6799
 
-echo "== raw secp256k1 signing (all cores)"
-go test -count=1 -run '^$' -bench 'BenchmarkRawSign_Secp256k1$' -benchtime 4s ./chains/tezos/remotesigner | grep Benchmark
+echo "== raw secp256k1 signing (all cores): libsecp256k1 (used), pure-Go decred (no-cgo builds)"
+go test -count=1 -run '^$' -bench 'BenchmarkRawSign_Secp256k1' -benchtime 4s ./chains/tezos/remotesigner | grep Benchmark
 echo "== daemon: generic operation, 16 clients"
 "$work/keyward" bench --url $url --key "$K1" -c 16 -d "$D" --pid $pid
 echo "== raw secp256k1 signing again"

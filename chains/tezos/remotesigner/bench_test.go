@@ -9,6 +9,9 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/signer/local"
@@ -36,6 +39,18 @@ func BenchmarkRawSign_Secp256k1(b *testing.B) {
 			if _, err := k.Sign(context.Background(), d[:]); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// BenchmarkRawSign_Secp256k1_PureGo is the same with the pure-Go decred
+// signer (what a build without cgo uses), for reference.
+func BenchmarkRawSign_Secp256k1_PureGo(b *testing.B) {
+	sk, _ := secp256k1.GeneratePrivateKey()
+	d := tezos.Digest([]byte("x"))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			secpecdsa.Sign(sk, d[:])
 		}
 	})
 }
