@@ -115,6 +115,11 @@ func Quantity(field string, raw json.RawMessage) (*big.Int, error) {
 		if digits == "" {
 			return nil, paramErr(field, "empty hex quantity")
 		}
+		for i := 0; i < len(digits); i++ {
+			if c := digits[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return nil, paramErr(field, "invalid hex quantity %q", truncate(s))
+			}
+		}
 		if len(strings.TrimLeft(digits, "0")) > 64 {
 			return nil, paramErr(field, "larger than 256 bits")
 		}
@@ -185,6 +190,9 @@ func ParseAddress(field, s string) (common.Address, error) {
 }
 
 func toU256(field string, v *big.Int) (*uint256.Int, error) {
+	if v.Sign() < 0 {
+		return nil, paramErr(field, "negative")
+	}
 	u, overflow := uint256.FromBig(v)
 	if overflow {
 		return nil, paramErr(field, "larger than 256 bits")

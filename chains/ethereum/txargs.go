@@ -200,6 +200,21 @@ func (a *TxArgs) Transaction(defaultChainID *big.Int) (*types.Transaction, *big.
 	if chainID == nil || chainID.Sign() == 0 {
 		return nil, nil, paramErr(a.name("chainId"), "missing (keyward signs only replay-protected transactions)")
 	}
+	// A negative amount would not survive RLP: go-ethereum's sighash drops
+	// the encoding error and hashes nothing, a uint256 field wraps it, and
+	// a negative chain id panics the signer. Quantity never yields one;
+	// this guards callers that fill the fields themselves.
+	for _, q := range []struct {
+		k string
+		v *big.Int
+	}{
+		{"chainId", chainID}, {"gasPrice", a.GasPrice}, {"maxFeePerGas", a.MaxFeePerGas},
+		{"maxPriorityFeePerGas", a.MaxPriorityFeePerGas}, {"maxFeePerBlobGas", a.MaxFeePerBlobGas}, {"value", a.Value},
+	} {
+		if q.v != nil && q.v.Sign() < 0 {
+			return nil, nil, paramErr(a.name(q.k), "negative")
+		}
+	}
 	if a.Nonce == nil {
 		return nil, nil, paramErr(a.name("nonce"), "missing")
 	}

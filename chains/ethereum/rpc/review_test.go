@@ -1,0 +1,77 @@
+package rpc_test
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/chains/ethereum/rpc"
+	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/policy"
+)
+
+// newEnvKeys is newEnv with its own keys and no configured chain id.
+func newEnvKeys(t testing.TB, keys []testKey, mod ...func(*rpc.Options)) *env {
+	t.Helper()
+	ring, addrs := newRing(t, keys)
+	a := &memAudit{}
+	opts := rpc.Options{Ring: func() *keyring.Ring { return ring }, Audit: a, MaxBatch: 10, MaxBodyBytes: 1 << 20}
+	for _, m := range mod {
+		m(&opts)
+	}
+	h, err := rpc.NewHandler(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{h: h, audit: a, addr: addrs}
+	e.srv = httptest.NewServer(h)
+	t.Cleanup(e.srv.Close)
+	e.rpc = dial(t, e.srv.URL)
+	return e
+}
+
+// signedCount counts the "signed" audit records.
+func (m *memAudit) signedCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, r := range m.recs {
+		if r.Outcome == audit.Signed {
+			n++
+		}
+	}
+	return n
+}
+
+// A negative quantity ("0x-5") is malformed: it is never signed. Before,
+// the key signed keccak256("") for a legacy transaction with a negative
+// value (go-ethereum's sighash drops the RLP error), and a negative chain
+// id panicked the request.
+func TestHandler_NegativeQuantityNeverSigns(t *testing.T) {
+	e := newEnvKeys(t, []testKey{{"anychain", secretOpen, &policy.EthereumRules{}}})
+	from := e.addr["anychain"].Hex()
+	tests := []struct{ name, tx string }{
+		{"legacy value", `{"from":"` + from + `","to":"0x000000000000000000000000000000000000dEaD","nonce":"0x0","gas":"0x5208","gasPrice":"0x1","chainId":"0x1","value":"0x-5"}`},
+		{"legacy chain id", `{"from":"` + from + `","to":"0x000000000000000000000000000000000000dEaD","nonce":"0x0","gas":"0x5208","gasPrice":"0x1","chainId":"0x-1"}`},
+		{"1559 chain id", `{"from":"` + from + `","to":"0x000000000000000000000000000000000000dEaD","nonce":"0x0","gas":"0x5208","maxFeePerGas":"0x2","maxPriorityFeePerGas":"0x1","chainId":"0x-1"}`},
+		{"1559 value", `{"from":"` + from + `","to":"0x000000000000000000000000000000000000dEaD","nonce":"0x0","gas":"0x5208","maxFeePerGas":"0x2","maxPriorityFeePerGas":"0x1","chainId":"0x1","value":"0x-1"}`},
+	}
+	for _, tc := range tests {
+		for _, method := range []string{"eth_signTransaction", "account_signTransaction"} {
+			t.Run(tc.name+" "+method, func(t *testing.T) {
+				status, raw := e.post(t, []byte(`{"jsonrpc":"2.0","id":1,"method":"`+method+`","params":[`+tc.tx+`]}`))
+				var ans rpcAnswer
+				if err := json.Unmarshal(raw, &ans); err != nil {
+					t.Fatalf("HTTP %d, answer %q: %v", status, raw, err)
+				}
+				if n := e.audit.signedCount(); n != 0 {
+					t.Fatalf("%d signatures made (answer %s)", n, raw)
+				}
+				if ans.Error == nil || ans.Error.Code != rpc.CodeInvalidParams {
+					t.Fatalf("answer %s, want -32602", raw)
+				}
+			})
+		}
+	}
+}
