@@ -226,7 +226,8 @@ func (p *Ethereum) CheckCliqueHeader() error {
 	return nil
 }
 
-// CheckTypedData checks EIP-712 typed data by its domain.
+// CheckTypedData checks EIP-712 typed data by its domain. With chain_ids
+// set, a domain without a chainId is refused.
 func (p *Ethereum) CheckTypedData(domain apitypes.TypedDataDomain) error {
 	if !p.signTypedData {
 		return Refuse("ethereum.sign_typed_data", "typed-data signing is off for this key")
@@ -238,7 +239,12 @@ func (p *Ethereum) CheckTypedData(domain apitypes.TypedDataDomain) error {
 			return err
 		}
 	}
+	// Without a chainId the signature is valid on every chain.
+	everyChain := chainID == nil && p.chainIDs != nil
 	if len(p.domains) == 0 {
+		if everyChain {
+			return Refuse("ethereum.chain_ids", "typed data domain has no chainId (valid on every chain)")
+		}
 		return nil
 	}
 	var contract *common.Address
@@ -255,6 +261,9 @@ func (p *Ethereum) CheckTypedData(domain apitypes.TypedDataDomain) error {
 		}
 		if d.contract != nil && (contract == nil || *d.contract != *contract) {
 			continue
+		}
+		if everyChain {
+			return Refuse("ethereum.chain_ids", "typed data domain has no chainId (valid on every chain)")
 		}
 		return nil
 	}

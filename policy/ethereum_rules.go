@@ -3,7 +3,7 @@ package policy
 // EthereumRules is the YAML form of a key's Ethereum policy (keys.<name>.ethereum).
 // A key without an ethereum section is not served on the Ethereum side.
 type EthereumRules struct {
-	ChainIDs           []uint64            `yaml:"chain_ids"`           // allowed chain ids; empty = any
+	ChainIDs           []uint64            `yaml:"chain_ids"`           // allowed chain ids; empty = any. When set, typed data must name a listed chainId in its domain
 	To                 []string            `yaml:"to"`                  // recipient allow-list; empty = any
 	AllowCreate        bool                `yaml:"allow_create"`        // contract creation (no "to")
 	MaxValue           string              `yaml:"max_value"`           // wei, or "N ether" / "N gwei"; empty = no cap
