@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/accounts"
@@ -38,6 +39,21 @@ func ParseTypedData(field string, raw json.RawMessage) (*apitypes.TypedData, err
 	dec.UseNumber()
 	if err := dec.Decode(&td); err != nil {
 		return nil, paramErr(field, "not EIP-712 typed data: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, paramErr(field, "trailing data after the typed data")
+	}
+	// Member names are unique: go-ethereum only counts a struct's members
+	// against the data, so a repeated member would let the domain type leave
+	// out a chainId or verifyingContract the policy checks.
+	for name, members := range td.Types {
+		seen := make(map[string]bool, len(members))
+		for _, m := range members {
+			if seen[m.Name] {
+				return nil, paramErr(field+".types", "%s declares member %q twice", truncate(name), truncate(m.Name))
+			}
+			seen[m.Name] = true
+		}
 	}
 	if _, ok := td.Types["EIP712Domain"]; !ok {
 		return nil, paramErr(field+".types", "no EIP712Domain type")

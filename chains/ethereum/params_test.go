@@ -60,3 +60,35 @@ func TestTxArgs_NonPositiveDefaultChainIDIsInvalidParams(t *testing.T) {
 		t.Fatalf("err = %v, want invalid params", err)
 	}
 }
+
+// EIP-712 struct members are unique. With a repeated member the domain type
+// can leave out fields the domain object carries (go-ethereum only counts
+// them): the policy would check a chainId and verifyingContract the
+// signature does not commit to.
+func TestParseTypedData_RejectsDuplicateMemberNames(t *testing.T) {
+	const dup = `{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"name","type":"string"},{"name":"name","type":"string"}],
+		"M":[{"name":"a","type":"uint256"}]},
+		"primaryType":"M","domain":{"name":"x","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"a":"1"}}`
+	const dupMsg = `{"types":{"EIP712Domain":[{"name":"name","type":"string"}],
+		"M":[{"name":"a","type":"uint256"},{"name":"a","type":"uint256"}]},
+		"primaryType":"M","domain":{"name":"x"},"message":{"a":"1"}}`
+	for _, s := range []string{dup, dupMsg} {
+		if _, err := ParseTypedData("params[1]", json.RawMessage(s)); !errors.Is(err, ErrInvalidParams) {
+			t.Errorf("err = %v, want invalid params", err)
+		}
+	}
+}
+
+// Typed data given as a JSON string holds exactly one object.
+func TestParseTypedData_RejectsTrailingData(t *testing.T) {
+	const one = `{"types":{"EIP712Domain":[{"name":"name","type":"string"}],"M":[{"name":"a","type":"uint256"}]},"primaryType":"M","domain":{"name":"x"},"message":{"a":"1"}}`
+	if _, err := ParseTypedData("p", json.RawMessage(one)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{one + `{}`, one + ` x`} {
+		q, _ := json.Marshal(s)
+		if _, err := ParseTypedData("p", q); !errors.Is(err, ErrInvalidParams) {
+			t.Errorf("%s: err = %v, want invalid params", q, err)
+		}
+	}
+}

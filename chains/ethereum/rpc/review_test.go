@@ -3,7 +3,10 @@ package rpc_test
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
 
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/chains/ethereum/rpc"
@@ -73,5 +76,24 @@ func TestHandler_NegativeQuantityNeverSigns(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The strict key allows typed data for the Mail contract on chain 1 only. A
+// domain type that repeats a member instead of declaring chainId and
+// verifyingContract would hash neither: it is malformed, never signed.
+func TestHandler_TypedDataDomainTypeMustDeclareCheckedFields(t *testing.T) {
+	e := newEnv(t)
+	td := strings.Replace(mailTypedData,
+		`[{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                     {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}]`,
+		`[{"name": "name", "type": "string"}, {"name": "name", "type": "string"}, {"name": "name", "type": "string"}, {"name": "name", "type": "string"}]`, 1)
+	if td == mailTypedData {
+		t.Fatal("replacement failed")
+	}
+	var sig hexutil.Bytes
+	err := e.call(&sig, "eth_signTypedData_v4", e.addr["strict"], json.RawMessage(td))
+	if n := e.audit.signedCount(); n != 0 || code(err) != rpc.CodeInvalidParams {
+		t.Fatalf("err %v, %d signatures; want -32602 and none", err, n)
 	}
 }
