@@ -150,3 +150,26 @@ func TestParseRequest_RejectsTezAboveInt64(t *testing.T) {
 		}
 	}
 }
+
+// An out-of-range Tez amount is reported without its (attacker-sized)
+// decimal value: the error goes to the audit log, the operator log and the
+// HTTP answer.
+func TestParseRequest_OutOfRangeTezErrorIsBounded(t *testing.T) {
+	long := make([]byte, 60000)
+	for i := range long {
+		long[i] = 0xff
+	}
+	long = append(long, 0x01)
+	for name, p := range map[string][]byte{
+		"fee":    (&enc{}).raw(MagicGeneric).zeros(32).raw(108).pkh().raw(long...).b,
+		"amount": (&enc{}).raw(MagicGeneric).zeros(32).raw(108).pkh().raw(0x01, 0x01, 0x00, 0x00).raw(long...).b,
+	} {
+		_, err := ParseRequest(p)
+		if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: err = %v", name, err)
+		}
+		if n := len(err.Error()); n > 200 {
+			t.Errorf("%s: error message of %d bytes", name, n)
+		}
+	}
+}

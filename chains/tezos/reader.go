@@ -3,6 +3,7 @@ package tezos
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/big"
 )
 
@@ -210,7 +211,7 @@ func (r *reader) mutez(what string) *big.Int {
 	v := r.zarith(what, false, true)
 	if r.ok() && !v.IsInt64() {
 		r.off = start
-		r.fail("%s %s mutez out of range", what, v)
+		r.fail("%s above %d mutez", what, int64(math.MaxInt64))
 		return nil
 	}
 	return v
