@@ -173,3 +173,29 @@ func TestParseRequest_OutOfRangeTezErrorIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// transfer_ticket's entrypoint is an entrypoint name as in a transaction
+// (1 to 31 characters of [a-zA-Z0-9_.%@]), not arbitrary bytes that would
+// reach refusal messages and logs.
+func TestParseRequest_TransferTicketEntrypointIsAName(t *testing.T) {
+	mic := []byte{0x03, 0x0b}
+	build := func(ep string) []byte {
+		body := (&enc{}).manager(158).dyn(mic).dyn(mic).raw(1).zeros(21).raw(5).raw(0).pkh().dyn([]byte(ep)).b
+		return append(append([]byte{MagicGeneric}, make([]byte, 32)...), body...)
+	}
+	for _, ep := range []string{"default", "update", "a%b@c.d_9", "abcdefghijklmnopqrstuvwxyz01234"} {
+		req, err := ParseRequest(build(ep))
+		if err != nil {
+			t.Fatalf("%q: %v", ep, err)
+		}
+		if req.Operations[0].Entrypoint != ep {
+			t.Fatalf("%q: entrypoint %q", ep, req.Operations[0].Entrypoint)
+		}
+	}
+	long := string(make([]byte, 4000))
+	for _, ep := range []string{"", "abcdefghijklmnopqrstuvwxyz012345", "up\ndate", "x y", long} {
+		if _, err := ParseRequest(build(ep)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("entrypoint of %d bytes %.20q: err = %v", len(ep), ep, err)
+		}
+	}
+}

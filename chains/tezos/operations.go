@@ -103,19 +103,26 @@ func (r *reader) entrypoint() string {
 	if !r.ok() {
 		return ""
 	}
-	if n == 0 || n > 31 {
+	if !validEntrypointName(name) {
 		r.off -= n + 1
-		r.fail("entrypoint name of %d bytes", n)
+		r.fail("invalid entrypoint name of %d bytes", n)
 		return ""
 	}
-	for _, c := range name {
+	return string(name)
+}
+
+// validEntrypointName reports whether b is an entrypoint name: 1 to 31
+// characters of [a-zA-Z0-9_.%@].
+func validEntrypointName(b []byte) bool {
+	if len(b) == 0 || len(b) > 31 {
+		return false
+	}
+	for _, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '%' || c == '@') {
-			r.off -= n
-			r.fail("invalid character %q in entrypoint name", c)
-			return ""
+			return false
 		}
 	}
-	return string(name)
+	return true
 }
 
 // consensusContent reads the body of a consensus content whose tag was
@@ -393,7 +400,12 @@ func parseManager(r *reader, op *Operation, tag byte) {
 		r.contract("ticketer")
 		op.Amount = r.zarith("ticket amount", false, true)
 		op.Destination = r.contract("destination")
-		op.Entrypoint = string(r.dynBytes("entrypoint"))
+		ep := r.dynBytes("entrypoint")
+		if r.ok() && !validEntrypointName(ep) {
+			r.off -= len(ep) + 4
+			r.fail("invalid entrypoint name of %d bytes", len(ep))
+		}
+		op.Entrypoint = string(ep)
 	case tagSrOriginate:
 		if k := r.u8("PVM kind"); r.ok() && k > 2 {
 			r.off--
