@@ -41,9 +41,11 @@ func newUpstream(raw string, client *http.Client) (*upstream, error) {
 }
 
 // forwardable reports whether an unsigned method may go to the node: the
-// eth_, net_ and web3_ namespaces, never anything that signs.
+// eth_, net_ and web3_ namespaces, never anything that signs or lists the
+// node's accounts, in any letter case (some nodes match names loosely).
 func forwardable(method string) bool {
-	if strings.HasPrefix(method, "eth_sign") || method == "eth_sendTransaction" || method == "eth_accounts" {
+	m := strings.ToLower(method)
+	if strings.HasPrefix(m, "eth_sign") || strings.HasPrefix(m, "eth_sendtransaction") || m == "eth_accounts" {
 		return false
 	}
 	return strings.HasPrefix(method, "eth_") || strings.HasPrefix(method, "net_") || strings.HasPrefix(method, "web3_")

@@ -2,8 +2,10 @@ package rpc_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -95,5 +97,41 @@ func TestHandler_TypedDataDomainTypeMustDeclareCheckedFields(t *testing.T) {
 	err := e.call(&sig, "eth_signTypedData_v4", e.addr["strict"], json.RawMessage(td))
 	if n := e.audit.signedCount(); n != 0 || code(err) != rpc.CodeInvalidParams {
 		t.Fatalf("err %v, %d signatures; want -32602 and none", err, n)
+	}
+}
+
+// Signing and account methods never reach the node, whatever their case:
+// some node implementations match method names loosely, and a node with
+// unlocked accounts would sign outside keyward's policy.
+func TestProxy_NeverForwardsSigningMethodsInAnyCase(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		seen = append(seen, req.Method)
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":` + string(req.ID) + `,"result":"0x1"}`))
+	}))
+	t.Cleanup(node.Close)
+	e := newEnvKeys(t, []testKey{{"bot", secretOpen, openRules}}, func(o *rpc.Options) { o.Upstream = node.URL })
+	for _, m := range []string{"eth_Sign", "eth_SignTransaction", "eth_SIGNTYPEDDATA_V4", "eth_sendtransaction",
+		"eth_SendTransaction", "eth_Accounts", "eth_signAuthorization_v2"} {
+		if err := e.call(nil, m, e.addr["bot"], "0x00"); code(err) != rpc.CodeMethodNotFound {
+			t.Errorf("%s: %v, want -32601", m, err)
+		}
+	}
+	var n string
+	if err := e.call(&n, "eth_blockNumber"); err != nil || n != "0x1" {
+		t.Fatalf("eth_blockNumber %q %v", n, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0] != "eth_blockNumber" {
+		t.Fatalf("node saw %v, want only eth_blockNumber", seen)
 	}
 }
