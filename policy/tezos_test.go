@@ -6,7 +6,10 @@ import (
 	"errors"
 	"math/big"
 	"os"
+	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/keyward/keyward/chains/tezos"
 )
@@ -194,5 +197,51 @@ func TestTezos_Allows(t *testing.T) {
 	}
 	if p.Allows(tezos.KindGeneric) || p.Allows(tezos.KindMichelsonData) {
 		t.Error("default policy allows generic or michelson_data")
+	}
+}
+
+// A rule written with no value (every list item commented out, or a
+// forgotten value) must not fall back to "left out": for allow that is the
+// consensus default, for chains, to and max_amount it is "any".
+func TestTezosRules_NullValueIsAnError(t *testing.T) {
+	for _, field := range []string{"allow", "chains", "operations", "to", "max_amount", "max_fee"} {
+		for _, null := range []string{"", " ~", " null"} {
+			src := "allow: [generic]\n" + field + ":" + null + "\n"
+			if field == "allow" {
+				src = "allow:" + null + "\n  # - block\n"
+			}
+			var r TezosRules
+			if err := yaml.Unmarshal([]byte(src), &r); err == nil {
+				t.Errorf("%q accepted: %+v", src, r)
+			}
+		}
+	}
+}
+
+// Decoding stays strict: an unknown field is an error, known fields decode.
+func TestTezosRules_DecodesStrictly(t *testing.T) {
+	var r TezosRules
+	if err := yaml.Unmarshal([]byte("allow: [generic]\noperations: [transaction]\nto: []\nmax_fee: 1 tez\nchains: [NetXdQprcVkpaWU]\nmax_amount: \"0\"\n"), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Allow) != 1 || len(r.Operations) != 1 || r.To == nil || len(r.To) != 0 || r.MaxFee != "1 tez" || r.MaxAmount != "0" || len(r.Chains) != 1 {
+		t.Fatalf("%+v", r)
+	}
+	var empty TezosRules
+	if err := yaml.Unmarshal([]byte("allow: []\n"), &empty); err != nil || empty.Allow == nil || len(empty.Allow) != 0 {
+		t.Fatalf("allow: [] gave %+v, %v", empty, err)
+	}
+	var cfg struct {
+		Tezos *TezosRules `yaml:"tezos"`
+	}
+	dec := yaml.NewDecoder(strings.NewReader("tezos:\n  allow: [block]\n  alow: [generic]\n"))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err == nil {
+		t.Fatal("unknown field alow accepted")
+	}
+	dec = yaml.NewDecoder(strings.NewReader("tezos:\n"))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil || cfg.Tezos != nil {
+		t.Fatalf("empty tezos section: %+v, %v", cfg.Tezos, err)
 	}
 }
