@@ -312,6 +312,7 @@ func FuzzParseTxArgs(f *testing.F) {
 	f.Add([]byte(`{"type":"0x2","maxFeePerGas":"0x2","maxPriorityFeePerGas":"0x1","nonce":"0x0","gas":"0x1","chainId":"0x1","accessList":[{"address":"0x000000000000000000000000000000000000dEaD","storageKeys":[]}]}`))
 	f.Add([]byte(`{"authorizationList":[{"chainId":"0x1","address":"0x000000000000000000000000000000000000dEaD","nonce":"0x1","yParity":"0x0","r":"0x1","s":"0x1"}]}`))
 	f.Add([]byte(`{"blobVersionedHashes":["0x0100000000000000000000000000000000000000000000000000000000000000"],"maxFeePerBlobGas":"0x1"}`))
+	f.Add([]byte(`{"nonce":"0x0","gasPrice":"0x1","gas":"0x1","value":"0x-5","chainId":"0x-1"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := ethereum.ParseTxArgs("params[0]", data)
 		if err != nil {

@@ -66,7 +66,9 @@ type Options struct {
 // refused by policy (the message names the rule), -32000 unknown account,
 // key backend, audit log or upstream unavailable, -32601 unknown method,
 // -32600 oversized or empty batch, oversized body (HTTP 413), -32001 with
-// HTTP 401 for a missing or wrong bearer token.
+// HTTP 401 for a missing or wrong bearer token, and with HTTP 403 for a
+// browser request (one carrying an Origin header) when no tokens are
+// configured.
 type Handler struct {
 	opts     Options
 	log      *slog.Logger
@@ -199,6 +201,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if _, browser := r.Header["Origin"]; browser && h.tokens == nil {
+		// Without tokens anyone who reaches the port is trusted; a web page
+		// the operator visits reaches it too (a no-preflight text/plain POST,
+		// or DNS rebinding to read the answer). Browsers send Origin on every
+		// POST; keyward's clients never do.
+		writeJSON(w, http.StatusForbidden, response{JSONRPC: "2.0", ID: json.RawMessage("null"),
+			Error: &Error{Code: CodeUnauthorized, Message: "browser requests (Origin header) are refused without bearer tokens"}})
 		return
 	}
 	authName, ok := h.authenticate(r)

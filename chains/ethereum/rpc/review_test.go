@@ -135,3 +135,33 @@ func TestProxy_NeverForwardsSigningMethodsInAnyCase(t *testing.T) {
 		t.Fatalf("node saw %v, want only eth_blockNumber", seen)
 	}
 }
+
+// Without bearer tokens, keyward trusts whoever reaches its loopback port.
+// A web page the operator visits reaches it too: a cross-site "simple"
+// POST (text/plain, no preflight) runs the method, and after DNS
+// rebinding the page reads the answer. Browsers put an Origin header on
+// every POST; no real client of keyward sends one. Such requests are
+// refused before anything is parsed or signed.
+func TestHandler_BrowserRequestRefusedWithoutTokens(t *testing.T) {
+	e := newEnv(t)
+	open := e.addr["open"]
+	send := `{"jsonrpc":"2.0","id":1,"method":"eth_signTransaction","params":[{"from":"` + open.Hex() +
+		`","to":"0x2222222222222222222222222222222222222222","value":"0xde0b6b3a7640000","nonce":"0x0","gas":"0x5208","gasPrice":"0x1","chainId":"0x1"}]}`
+	for _, tc := range []struct{ origin, ctype string }{
+		{"https://evil.example", "text/plain"},
+		{"http://attacker.example:8550", "application/json"}, // DNS rebinding: same origin as far as the browser knows
+		{"null", "text/plain"},
+	} {
+		status, raw := e.post(t, []byte(send), "Origin", tc.origin, "Content-Type", tc.ctype)
+		if status != http.StatusForbidden {
+			t.Errorf("Origin %s: HTTP %d %s, want 403", tc.origin, status, raw)
+		}
+	}
+	if n := e.audit.signedCount(); n != 0 {
+		t.Fatalf("%d signatures made for browser requests", n)
+	}
+	// The same request from a non-browser client is served.
+	if status, raw := e.post(t, []byte(send)); status != http.StatusOK || !strings.Contains(string(raw), `"result"`) {
+		t.Fatalf("HTTP %d %s", status, raw)
+	}
+}
