@@ -199,3 +199,99 @@ func TestParseRequest_TransferTicketEntrypointIsAName(t *testing.T) {
 		}
 	}
 }
+
+// A transaction is named after a staking entrypoint only when it goes to
+// its own source, whether the entrypoint is tagged or named (tag 255); any
+// other destination keeps the name transaction.
+func TestParseRequest_StakingNeedsSelfAndEntrypoint(t *testing.T) {
+	self := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}
+	build := func(srcTag byte, dest []byte, ep []byte) []byte {
+		e := (&enc{}).raw(MagicGeneric).zeros(32).raw(108).raw(srcTag).raw(self...).raw(0x01, 0x01, 0x00, 0x00).raw(0x05).raw(dest...)
+		if ep == nil {
+			return e.raw(0).b
+		}
+		return e.raw(0xff).raw(ep...).dyn([]byte{0x03, 0x0b}).b
+	}
+	implicit := func(tag byte) []byte { return append([]byte{0, tag}, self...) }
+	kt1 := append(append([]byte{1}, self...), 0)
+	named := func(s string) []byte { return append([]byte{255, byte(len(s))}, s...) }
+	for name, tc := range map[string]struct {
+		p          []byte
+		kind, entr string
+	}{
+		"tagged stake to self":              {build(0, implicit(0), []byte{6}), "stake", "stake"},
+		"named stake to self":               {build(0, implicit(0), named("stake")), "stake", "stake"},
+		"named unstake to self, tz2":        {build(1, implicit(1), named("unstake")), "unstake", "unstake"},
+		"tagged finalize_unstake to self":   {build(2, implicit(2), []byte{8}), "finalize_unstake", "finalize_unstake"},
+		"set_delegate_parameters to self":   {build(0, implicit(0), []byte{9}), "set_delegate_parameters", "set_delegate_parameters"},
+		"stake to same hash, other curve":   {build(0, implicit(1), []byte{6}), "transaction", "stake"},
+		"stake to a KT1 with the same hash": {build(0, kt1, []byte{6}), "transaction", "stake"},
+		"named Stake (case) to self":        {build(0, implicit(0), named("Stake")), "transaction", "Stake"},
+		"default to self":                   {build(0, implicit(0), nil), "transaction", "default"},
+		"deposit (tag 5) to self":           {build(0, implicit(0), []byte{5}), "transaction", "deposit"},
+		"named default is default":          {build(0, kt1, named("default")), "transaction", "default"},
+		"tag 2 is do":                       {build(0, kt1, []byte{2}), "transaction", "do"},
+		"named entrypoint of 31 characters": {build(0, kt1, named("abcdefghijklmnopqrstuvwxyz01234")), "transaction", "abcdefghijklmnopqrstuvwxyz01234"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req, err := ParseRequest(tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			op := req.Operations[0]
+			if op.Kind != tc.kind || op.Entrypoint != tc.entr {
+				t.Fatalf("kind %q entrypoint %q, want %q %q", op.Kind, op.Entrypoint, tc.kind, tc.entr)
+			}
+		})
+	}
+	for name, ep := range map[string][]byte{
+		"named of 32 characters": named("abcdefghijklmnopqrstuvwxyz012345"),
+		"named empty":            named(""),
+		"unknown tag 10":         {10},
+		"unknown tag 254":        {254},
+	} {
+		if _, err := ParseRequest(build(0, kt1, ep)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
+
+// A 0x12 request carries a preattestation (tag 20 or BLS-mode 40) and a
+// 0x13 request an attestation (21, 23 with DAL, or BLS-mode 41); no other
+// consensus content passes under either magic byte.
+func TestParseRequest_ConsensusTagMustMatchMagic(t *testing.T) {
+	content := func(tag byte) *enc {
+		e := (&enc{}).raw(tag)
+		if tag != 40 && tag != 41 && tag != 30 && tag != 31 {
+			e.u16(3)
+		}
+		e.i32(9).i32(1).zeros(32)
+		if tag == 23 {
+			e.raw(0x05)
+		}
+		if tag == 30 || tag == 31 {
+			e.dyn(nil)
+		}
+		return e
+	}
+	for _, magic := range []byte{MagicPreattestation, MagicAttestation} {
+		for _, tag := range []byte{20, 21, 23, 30, 31, 40, 41, 107} {
+			p := append((&enc{}).raw(magic).raw(0x7a, 0x06, 0xa7, 0x70).zeros(32).b, content(tag).b...)
+			req, err := ParseRequest(p)
+			ok := magic == MagicPreattestation && (tag == 20 || tag == 40) || magic == MagicAttestation && (tag == 21 || tag == 23 || tag == 41)
+			if ok != (err == nil) {
+				t.Errorf("magic 0x%02x tag %d: err = %v", magic, tag, err)
+				continue
+			}
+			if err != nil {
+				if !errors.Is(err, ErrMalformed) {
+					t.Errorf("magic 0x%02x tag %d: err = %v", magic, tag, err)
+				}
+				continue
+			}
+			if req.Level != 9 || req.Round != 1 || req.ChainID != "NetXdQprcVkpaWU" {
+				t.Errorf("magic 0x%02x tag %d: %+v", magic, tag, req)
+			}
+		}
+	}
+}
