@@ -39,6 +39,7 @@ type Config struct {
 type TezosConfig struct {
 	Listen         string     `yaml:"listen"`
 	AuthorizedKeys []string   `yaml:"authorized_keys"`
+	AllowedOrigins []string   `yaml:"allowed_origins"` // browser origins allowed to POST (default none: a web page cannot drive the signer)
 	TLS            *TLSConfig `yaml:"tls"`
 	Disabled       bool       `yaml:"disabled"`
 }

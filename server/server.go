@@ -160,6 +160,7 @@ func (s *Server) TezosHandler() http.Handler {
 		Log:            s.log,
 		Observe:        s.metrics.Observe,
 		ClientIdentity: CertSubject,
+		AllowedOrigins: func() []string { return s.cfg.Load().Tezos.AllowedOrigins },
 	})
 }
 

@@ -41,6 +41,11 @@ type Options struct {
 	// ClientIdentity, when set, returns an identity for the caller from the
 	// request (e.g. a TLS client certificate subject) for the audit line.
 	ClientIdentity func(r *http.Request) string
+	// AllowedOrigins lists browser origins allowed to POST. Browsers send an
+	// Origin header with every cross-site POST (Octez, Taquito under Node
+	// and curl send none): without this rule any web page the operator
+	// opens could ask for signatures, or raise a baker's watermarks.
+	AllowedOrigins func() []string
 }
 
 // Handler is the Tezos remote-signer HTTP handler.
@@ -202,6 +207,9 @@ func (h *Handler) signRequest(r *http.Request, rec *audit.Record) (string, outco
 			return "", fail(http.StatusBadRequest, "request", fmt.Errorf("invalid version parameter %q", v))
 		}
 	}
+	if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin) {
+		return "", fail(http.StatusForbidden, "tezos.allowed_origins", fmt.Errorf("requests from browser origin %q are refused (add it to tezos.allowed_origins to allow it)", origin))
+	}
 	payload, err := readPayload(r, h.opts.MaxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -302,6 +310,18 @@ func (h *Handler) signRequest(r *http.Request, rec *audit.Record) (string, outco
 		}
 	}
 	return enc, outcome{}
+}
+
+func (h *Handler) originAllowed(origin string) bool {
+	if h.opts.AllowedOrigins == nil {
+		return false
+	}
+	for _, o := range h.opts.AllowedOrigins() {
+		if o == origin {
+			return true
+		}
+	}
+	return false
 }
 
 func isConsensus(magic byte) bool { return magic == 0x11 || magic == 0x12 || magic == 0x13 }

@@ -391,3 +391,49 @@ func TestAudit_WriteFailureWithholdsSignature(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 }
+
+// TestBrowserOrigin_RefusedUnlessAllowed: a cross-site POST from a web page
+// (it carries an Origin header) never gets a signature or moves a mark.
+func TestBrowserOrigin_RefusedUnlessAllowed(t *testing.T) {
+	f := newFixture(t, nil)
+	k := f.tz2()
+	post := func(origin string, payload []byte) int {
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/keys/"+k.PKH, bytes.NewReader([]byte(fmt.Sprintf("%q", hex.EncodeToString(payload)))))
+		req.Header.Set("Content-Type", "text/plain")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("https://evil.example", consensusPayload(0x13, 1_000_000, 0, 1)); code != 403 {
+		t.Fatalf("browser POST: %d, want 403", code)
+	}
+	if marks, _ := f.store.Marks(context.Background()); len(marks) != 0 {
+		t.Fatalf("a refused browser request moved a mark: %v", marks)
+	}
+	if code := post("", consensusPayload(0x13, 5, 0, 1)); code != 200 {
+		t.Fatalf("POST without Origin: %d", code)
+	}
+}
+
+func TestBrowserOrigin_AllowedOriginSigns(t *testing.T) {
+	f := newFixture(t, nil)
+	k := f.tz2()
+	ring, _ := keyring.New([]*keyring.Key{k})
+	h := New(Options{Ring: func() *keyring.Ring { return ring }, Store: f.store,
+		AllowedOrigins: func() []string { return []string{"https://wallet.example"} }})
+	for origin, want := range map[string]int{"https://wallet.example": 200, "https://other.example": 403} {
+		req := httptest.NewRequest(http.MethodPost, "/keys/"+k.PKH, bytes.NewReader([]byte(`"050005"`)))
+		req.Header.Set("Origin", origin)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != want {
+			t.Fatalf("%s: %d, want %d: %s", origin, w.Code, want, w.Body)
+		}
+	}
+}
