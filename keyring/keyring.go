@@ -82,7 +82,14 @@ func NewKey(name string, u *signer.URI, sk signer.Key, kc config.KeyConfig) (*Ke
 			return nil, fmt.Errorf("key %s: %w", name, err)
 		}
 	}
-	if k.Tezos, err = policy.CompileTezos(kc.Tezos); err != nil {
+	tz := kc.Tezos
+	if tz == nil && kc.Ethereum != nil {
+		// A key configured for Ethereum only is not a baker key: it gets
+		// no Tezos default (a key listed with no rules at all signs
+		// block, preattestation and attestation only).
+		tz = &policy.TezosRules{Allow: []string{}}
+	}
+	if k.Tezos, err = policy.CompileTezos(tz); err != nil {
 		return nil, fmt.Errorf("keys.%s.tezos: %w", name, err)
 	}
 	if kc.Ethereum != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/policy"
@@ -78,5 +79,31 @@ func TestOpen_NamesTheFailingKey(t *testing.T) {
 	_, err := keyring.Open(context.Background(), cfg, nil)
 	if err == nil || !strings.Contains(err.Error(), "baker") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestNewKey_EthereumOnlyKeySignsNothingOnTezos(t *testing.T) {
+	pk, _ := local.Generate(signer.Secp256k1)
+	u, _ := signer.ParseURI("file:///k")
+	k, err := keyring.NewKey("poster", u, pk, config.KeyConfig{Ethereum: &policy.EthereumRules{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range tezos.Kinds() {
+		if k.Tezos.Allows(kind) {
+			t.Errorf("an Ethereum-only key may sign Tezos %s", kind)
+		}
+	}
+	plain, err := keyring.NewKey("baker", u, pk, config.KeyConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []tezos.Kind{tezos.KindBlock, tezos.KindPreattestation, tezos.KindAttestation} {
+		if !plain.Tezos.Allows(kind) {
+			t.Errorf("a key listed without rules may not sign %s", kind)
+		}
+	}
+	if plain.Tezos.Allows(tezos.KindGeneric) {
+		t.Error("a key listed without rules may sign generic operations")
 	}
 }
