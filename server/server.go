@@ -368,6 +368,17 @@ func (t *timedKey) Sign(ctx context.Context, digest []byte) ([]byte, error) {
 	return sig, err
 }
 
+// SignRecoverable passes the recovery id through when the backend has one.
+func (t *timedKey) SignRecoverable(ctx context.Context, digest []byte) ([]byte, byte, error) {
+	start := time.Now()
+	defer func() { t.m.ObserveBackend(t.backend, time.Since(start)) }()
+	if rk, ok := t.Key.(signer.RecoverableKey); ok {
+		return rk.SignRecoverable(ctx, digest)
+	}
+	sig, err := t.Key.Sign(ctx, digest)
+	return sig, signer.RecoveryUnknown, err
+}
+
 func (t *timedKey) Ready(ctx context.Context) error {
 	if rc, ok := t.Key.(signer.ReadinessChecker); ok {
 		return rc.Ready(ctx)

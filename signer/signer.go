@@ -180,15 +180,11 @@ func verifyOwn(pub PublicKey, digest, sig []byte) bool {
 	if pub.Curve != Secp256k1 || len(digest) != 32 || !IsLowS(Secp256k1, sig) {
 		return Verify(pub, digest, sig)
 	}
-	unc, ok := ownKeys.Load(string(pub.Bytes))
-	if !ok {
-		u, err := pub.Uncompressed()
-		if err != nil {
-			return false
-		}
-		unc, _ = ownKeys.LoadOrStore(string(pub.Bytes), u)
+	unc, err := ownUncompressed(pub)
+	if err != nil {
+		return false
 	}
-	return gethcrypto.VerifySignature(unc.([]byte), digest, sig)
+	return gethcrypto.VerifySignature(unc, digest, sig)
 }
 
 var (

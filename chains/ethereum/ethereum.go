@@ -80,18 +80,17 @@ func RecoveryID(digest, sig, pub65 []byte) (byte, error) {
 	return 0, ErrNoRecoveryID
 }
 
-// Sign has k sign digest through signer.SignDigest (low-S, verified) and
-// returns the 65-byte r||s||v with v = 0 or 1. pub65 is k's uncompressed
-// public key (callers cache it).
+// Sign has k sign digest through signer.SignDigestRecoverable (low-S,
+// verified by recovery) and returns the 65-byte r||s||v with v = 0 or 1.
+// pub65 is k's uncompressed public key (kept for callers; the signer caches
+// its own copy).
 func Sign(ctx context.Context, k signer.Key, pub65, digest []byte) ([]byte, error) {
 	if k.PublicKey().Curve != signer.Secp256k1 {
 		return nil, ErrNotSecp256k1
 	}
-	rs, err := signer.SignDigest(ctx, k, digest)
-	if err != nil {
-		return nil, err
-	}
-	v, err := RecoveryID(digest, rs, pub65)
+	// Verified by recovering the key from (r, s, v): one recovery when the
+	// backend knows v (local keys), two at most otherwise.
+	rs, v, err := signer.SignDigestRecoverable(ctx, k, digest)
 	if err != nil {
 		return nil, err
 	}

@@ -147,6 +147,19 @@ func (k *PrivateKey) Sign(_ context.Context, digest []byte) ([]byte, error) {
 	return nil, fmt.Errorf("local: key has unknown curve %v", k.curve)
 }
 
+// SignRecoverable implements signer.RecoverableKey for secp256k1 keys; other
+// curves return signer.RecoveryUnknown.
+func (k *PrivateKey) SignRecoverable(ctx context.Context, digest []byte) ([]byte, byte, error) {
+	if k.curve != signer.Secp256k1 {
+		sig, err := k.Sign(ctx, digest)
+		return sig, signer.RecoveryUnknown, err
+	}
+	if len(digest) != 32 {
+		return nil, 0, signer.ErrBadDigest
+	}
+	return signSecp256k1Recoverable(k.secp, digest)
+}
+
 // secret returns a copy of the 32-byte secret (scalar or Ed25519 seed). The
 // caller zeroes it.
 func (k *PrivateKey) secret() []byte {

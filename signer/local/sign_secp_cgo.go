@@ -13,12 +13,18 @@ import (
 // nonces, a constant-time nonce point multiplication, low-S output. A signer
 // answering network requests must not leak nonce bits through timing.
 func signSecp256k1(sk *secp256k1.PrivateKey, digest []byte) ([]byte, error) {
+	sig, _, err := signSecp256k1Recoverable(sk, digest)
+	return sig, err
+}
+
+// signSecp256k1Recoverable also returns the recovery id libsecp256k1 found.
+func signSecp256k1Recoverable(sk *secp256k1.PrivateKey, digest []byte) ([]byte, byte, error) {
 	var seckey [32]byte
 	sk.Key.PutBytes(&seckey)
 	defer clear(seckey[:])
 	sig, err := gethsecp.Sign(digest, seckey[:])
 	if err != nil {
-		return nil, fmt.Errorf("local: secp256k1 sign: %w", err)
+		return nil, 0, fmt.Errorf("local: secp256k1 sign: %w", err)
 	}
-	return sig[:64], nil
+	return sig[:64], sig[64], nil
 }

@@ -11,10 +11,13 @@ import (
 // low-S) in builds without cgo. Its nonce point multiplication is not
 // constant-time; production builds use cgo and libsecp256k1.
 func signSecp256k1(sk *secp256k1.PrivateKey, digest []byte) ([]byte, error) {
-	sig := secpecdsa.Sign(sk, digest)
-	r, s := sig.R(), sig.S()
-	out := make([]byte, 64)
-	r.PutBytesUnchecked(out[:32])
-	s.PutBytesUnchecked(out[32:])
-	return out, nil
+	sig, _, err := signSecp256k1Recoverable(sk, digest)
+	return sig, err
+}
+
+// signSecp256k1Recoverable also returns the recovery id (decred's compact
+// form: 27 + recid, +4 for a compressed key).
+func signSecp256k1Recoverable(sk *secp256k1.PrivateKey, digest []byte) ([]byte, byte, error) {
+	compact := secpecdsa.SignCompact(sk, digest, true)
+	return compact[1:65], (compact[0] - 27) & 3, nil
 }
