@@ -18,6 +18,7 @@ go-test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/keyward
+	CGO_ENABLED=0 $(GO) test -count=1 ./signer/pkcs11 ./signer/local
 
 # Every FuzzXxx target runs for $(FUZZTIME).
 fuzz:

@@ -151,6 +151,9 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
+// readFile reads a mark file at open; tests replace it to make reads fail.
+var readFile = os.ReadFile
+
 // Dir returns the absolute directory of the store.
 func (s *Store) Dir() string { return s.dir }
 
@@ -181,7 +184,7 @@ func (s *Store) load() error {
 			if !de.Type().IsRegular() {
 				return fmt.Errorf("%s: %w: not a regular file", name, ErrCorrupt)
 			}
-			data, err := os.ReadFile(filepath.Join(s.dir, name))
+			data, err := readFile(filepath.Join(s.dir, name))
 			if err != nil {
 				return fmt.Errorf("read %s: %w: %w", name, watermark.ErrUnavailable, err)
 			}

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/keyward/keyward/internal/testutil"
 	"github.com/keyward/keyward/watermark"
 	"github.com/keyward/keyward/watermark/watermarktest"
 )
@@ -368,17 +371,22 @@ func TestOpen_CorruptMarkFileFails(t *testing.T) {
 }
 
 func TestOpen_UnreadableMarkFileFails(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root reads any file")
-	}
 	dir := t.TempDir()
 	p := filepath.Join(dir, baseName(testI)+markSuffix)
-	if err := os.WriteFile(p, encodeRecord(testI, watermark.Mark{Level: 1, Digest: dg("a")}, false), 0o000); err != nil {
+	if err := os.WriteFile(p, encodeRecord(testI, watermark.Mark{Level: 1, Digest: dg("a")}, false), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := Open(dir); err == nil {
+	// A read error (EACCES, EIO) is injected: running as root, permissions
+	// alone cannot make a file unreadable.
+	readFile = func(string) ([]byte, error) { return nil, &fs.PathError{Op: "read", Path: p, Err: syscall.EACCES} }
+	t.Cleanup(func() { readFile = os.ReadFile })
+	s, err := Open(dir)
+	if err == nil {
 		s.Close()
-		t.Fatal("Open passed over an unreadable mark file")
+		t.Fatal("Open succeeded with a mark file it could not read")
+	}
+	if !errors.Is(err, watermark.ErrUnavailable) || !errors.Is(err, syscall.EACCES) {
+		t.Fatalf("Open = %v, want ErrUnavailable wrapping the read error", err)
 	}
 }
 
@@ -495,10 +503,18 @@ func TestAdvance_UnwritableDirIsUnavailable(t *testing.T) {
 			}
 			restore := func() { os.Chmod(dir, 0o700) }
 			if f, err := os.Create(filepath.Join(dir, "canwrite")); err == nil {
+				// Running as root: chmod does not stop writes, the immutable
+				// attribute does (ext4, xfs, btrfs).
 				f.Close()
 				os.Remove(f.Name())
-				restore()
-				t.Skip("chmod 0500 does not stop writes here (running as root)")
+				out, err := exec.Command("chattr", "+i", dir).CombinedOutput()
+				testutil.Need(t, "chattr +i on the test directory (root)", errorWithOutput(err, out))
+				restore = func() {
+					if out, err := exec.Command("chattr", "-i", dir).CombinedOutput(); err != nil {
+						t.Errorf("chattr -i %s: %v %s", dir, err, out)
+					}
+					os.Chmod(dir, 0o700)
+				}
 			}
 			return restore
 		}},
@@ -580,10 +596,19 @@ func TestAdvance_UnwritableDirIsUnavailable(t *testing.T) {
 	}
 }
 
-// mountTinyTmpfs mounts a 16 KiB tmpfs (root on Linux only; skips otherwise).
+// errorWithOutput folds a command's output into its error (nil stays nil).
+func errorWithOutput(err error, out []byte) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", err, bytes.TrimSpace(out))
+}
+
+// mountTinyTmpfs mounts a 16 KiB tmpfs (root on Linux only; skipped
+// elsewhere, and a failure under CI=true).
 func mountTinyTmpfs(t *testing.T) string {
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root on Linux")
+		testutil.Need(t, "root on Linux (to mount a tiny tmpfs)", errors.New("not root on Linux"))
 	}
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "mnt")
@@ -591,7 +616,7 @@ func mountTinyTmpfs(t *testing.T) string {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16k,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("mount tmpfs: %v %s", err, out)
+		testutil.Need(t, "mount -t tmpfs", errorWithOutput(err, out))
 	}
 	// Registered before openT's Close, so it runs after it.
 	t.Cleanup(func() {
