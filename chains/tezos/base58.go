@@ -168,6 +168,7 @@ func unb58(s string) ([]byte, error) {
 	}
 	res := make([]byte, zeros+size-i)
 	copy(res[zeros:], out[i:])
+	clear(out) // secret keys pass through here too
 	return res, nil
 }
 

@@ -1,7 +1,6 @@
 package local
 
 import (
-	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
 	"errors"
@@ -11,20 +10,21 @@ import (
 	"golang.org/x/crypto/nacl/secretbox"
 	"golang.org/x/crypto/pbkdf2"
 
+	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/signer"
 )
 
-// Octez base58check prefixes of secret keys.
-var (
-	prefixEdSeed  = []byte{13, 15, 58, 7}         // edsk, 32-byte seed (54 chars)
-	prefixEdSK    = []byte{43, 246, 78, 7}        // edsk, 64-byte seed||public key (98 chars)
-	prefixSpSK    = []byte{17, 162, 224, 201}     // spsk
-	prefixP2SK    = []byte{16, 81, 238, 189}      // p2sk
-	prefixEdESK   = []byte{7, 90, 60, 179, 41}    // edesk
-	prefixSpESK   = []byte{9, 237, 241, 174, 150} // spesk (Octez base58.ml; not 9,237,181,144,41)
-	prefixP2ESK   = []byte{9, 48, 57, 115, 171}   // p2esk
-	octezKDFIters = 32768
-)
+const octezKDFIters = 32768
+
+// octezEncrypted maps the prefixes of Octez encrypted secret keys to curves.
+var octezEncrypted = []struct {
+	prefix []byte
+	curve  signer.Curve
+}{
+	{tezos.PrefixEdesk, signer.Ed25519},
+	{tezos.PrefixSpesk, signer.Secp256k1},
+	{tezos.PrefixP2esk, signer.P256},
+}
 
 const (
 	octezSaltLen      = 8
@@ -65,50 +65,32 @@ func ParseSecret(text string, passphrase func() ([]byte, error)) (*PrivateKey, e
 		}
 		return k, nil
 	}
-	raw, err := base58CheckDecode(s)
-	if err != nil {
-		return nil, fmt.Errorf("local: %w: not an Octez secret key (edsk…, spsk…, p2sk…, edesk…, spesk…, p2esk…) nor 64 hex digits: %v", ErrBadSecret, err)
-	}
-	defer zero(raw)
-	type form struct {
-		prefix    []byte
-		curve     signer.Curve
-		length    int
-		encrypted bool
-	}
-	forms := []form{
-		{prefixEdSeed, signer.Ed25519, 32, false},
-		{prefixEdSK, signer.Ed25519, 64, false},
-		{prefixSpSK, signer.Secp256k1, 32, false},
-		{prefixP2SK, signer.P256, 32, false},
-		{prefixEdESK, signer.Ed25519, octezEncryptedLen, true},
-		{prefixSpESK, signer.Secp256k1, octezEncryptedLen, true},
-		{prefixP2ESK, signer.P256, octezEncryptedLen, true},
-	}
-	for _, f := range forms {
-		if len(raw) != len(f.prefix)+f.length || string(raw[:len(f.prefix)]) != string(f.prefix) {
-			continue
-		}
-		body := raw[len(f.prefix):]
-		if f.encrypted {
-			if wantEncrypted == -1 {
-				return nil, fmt.Errorf("local: %w: \"unencrypted:\" given with an encrypted key", ErrBadSecret)
-			}
-			return decryptOctez(f.curve, body, passphrase)
-		}
+	// Unencrypted edsk (both forms, the 64-byte one checked), spsk, p2sk:
+	// chains/tezos parses them.
+	c, secret, err := tezos.ParseSecretKey(s)
+	if err == nil {
+		defer zero(secret)
 		if wantEncrypted == 1 {
 			return nil, fmt.Errorf("local: %w: \"encrypted:\" given with an unencrypted key", ErrBadSecret)
 		}
-		if f.length == 64 {
-			return edFromLong(body)
-		}
-		k, err := newPrivateKey(f.curve, body)
+		k, err := newPrivateKey(c, secret)
 		if err != nil {
 			return nil, fmt.Errorf("local: %w", err)
 		}
 		return k, nil
 	}
-	return nil, fmt.Errorf("local: %w: base58check data is not an Octez secret key (unknown prefix or length %d)", ErrBadSecret, len(raw))
+	if !errors.Is(err, tezos.ErrEncryptedKey) {
+		return nil, fmt.Errorf("local: %w: not an Octez secret key (edsk…, spsk…, p2sk…, edesk…, spesk…, p2esk…) nor 64 hex digits: %v", ErrBadSecret, err)
+	}
+	if wantEncrypted == -1 {
+		return nil, fmt.Errorf("local: %w: \"unencrypted:\" given with an encrypted key", ErrBadSecret)
+	}
+	for _, f := range octezEncrypted {
+		if body, err := tezos.B58Decode(s, f.prefix, octezEncryptedLen); err == nil {
+			return decryptOctez(f.curve, body, passphrase)
+		}
+	}
+	return nil, fmt.Errorf("local: %w: unknown Octez encrypted key form", ErrBadSecret)
 }
 
 // hexSecret decodes 64 hex digits with an optional 0x prefix.
@@ -124,20 +106,6 @@ func hexSecret(s string) ([]byte, bool) {
 		return nil, false
 	}
 	return b, true
-}
-
-// edFromLong accepts the 64-byte Ed25519 form (seed || public key) and checks
-// that the public key half matches the seed.
-func edFromLong(body []byte) (*PrivateKey, error) {
-	k, err := newPrivateKey(signer.Ed25519, body[:32])
-	if err != nil {
-		return nil, fmt.Errorf("local: %w", err)
-	}
-	if string(k.pub.Bytes) != string(body[32:]) {
-		k.Zero()
-		return nil, fmt.Errorf("local: %w: 64-byte edsk: public key half does not match the seed", ErrBadSecret)
-	}
-	return k, nil
 }
 
 // decryptOctez decrypts an Octez encrypted secret key body: salt(8) ||
@@ -169,63 +137,4 @@ func decryptOctez(c signer.Curve, body []byte, passphrase func() ([]byte, error)
 		return nil, fmt.Errorf("local: %w", err)
 	}
 	return k, nil
-}
-
-const b58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-var b58Index = func() (t [256]int8) {
-	for i := range t {
-		t[i] = -1
-	}
-	for i := 0; i < len(b58Alphabet); i++ {
-		t[b58Alphabet[i]] = int8(i)
-	}
-	return t
-}()
-
-var errBase58 = errors.New("invalid base58check")
-
-// base58CheckDecode decodes Bitcoin-alphabet base58 and verifies and strips
-// the 4-byte double-SHA-256 checksum.
-func base58CheckDecode(s string) ([]byte, error) {
-	if s == "" || len(s) > maxSecretTextLen {
-		return nil, errBase58
-	}
-	zeros := 0
-	for zeros < len(s) && s[zeros] == '1' {
-		zeros++
-	}
-	// Big-endian base-256 accumulator; log(58)/log(256) < 0.733.
-	buf := make([]byte, len(s)*733/1000+1)
-	used := 0
-	for i := zeros; i < len(s); i++ {
-		d := b58Index[s[i]]
-		if d < 0 {
-			return nil, fmt.Errorf("%w: character outside the alphabet", errBase58)
-		}
-		carry := int(d)
-		j := 0
-		for k := len(buf) - 1; k >= 0 && (carry != 0 || j < used); k-- {
-			carry += 58 * int(buf[k])
-			buf[k] = byte(carry)
-			carry >>= 8
-			j++
-		}
-		used = j
-	}
-	out := make([]byte, zeros+used)
-	copy(out[zeros:], buf[len(buf)-used:])
-	zero(buf)
-	if len(out) < 4 {
-		return nil, fmt.Errorf("%w: too short", errBase58)
-	}
-	payload, sum := out[:len(out)-4], out[len(out)-4:]
-	h1 := sha256.Sum256(payload)
-	h2 := sha256.Sum256(h1[:])
-	clear(h1[:])
-	if string(h2[:4]) != string(sum) {
-		zero(out)
-		return nil, fmt.Errorf("%w: bad checksum", errBase58)
-	}
-	return payload, nil
 }
