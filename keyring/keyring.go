@@ -3,12 +3,10 @@ package keyring
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"strings"
 
-	"golang.org/x/crypto/sha3"
-
+	"github.com/keyward/keyward/chains/ethereum"
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/policy"
@@ -78,9 +76,11 @@ func NewKey(name string, u *signer.URI, sk signer.Key, kc config.KeyConfig) (*Ke
 		return nil, fmt.Errorf("key %s: %w", name, err)
 	}
 	if pub.Curve == signer.Secp256k1 {
-		if k.EthAddress, err = EthereumAddress(pub); err != nil {
+		addr, err := ethereum.Address(pub)
+		if err != nil {
 			return nil, fmt.Errorf("key %s: %w", name, err)
 		}
+		k.EthAddress = addr.Hex()
 	}
 	tz := kc.Tezos
 	if tz == nil && kc.Ethereum != nil {
@@ -141,40 +141,4 @@ func (r *Ring) Close() {
 			_ = c.Close()
 		}
 	}
-}
-
-// EthereumAddress is the EIP-55 address of a secp256k1 key: the last 20 bytes
-// of the Keccak-256 of the uncompressed point without its 0x04 prefix.
-func EthereumAddress(pub signer.PublicKey) (string, error) {
-	if pub.Curve != signer.Secp256k1 {
-		return "", fmt.Errorf("no Ethereum address for a %v key", pub.Curve)
-	}
-	unc, err := pub.Uncompressed()
-	if err != nil {
-		return "", err
-	}
-	h := sha3.NewLegacyKeccak256()
-	h.Write(unc[1:])
-	addr := h.Sum(nil)[12:]
-	return checksum(addr), nil
-}
-
-func checksum(addr []byte) string {
-	hexAddr := hex.EncodeToString(addr)
-	h := sha3.NewLegacyKeccak256()
-	h.Write([]byte(hexAddr))
-	hash := h.Sum(nil)
-	out := []byte(hexAddr)
-	for i := range out {
-		if out[i] >= 'a' {
-			nibble := hash[i/2]
-			if i%2 == 0 {
-				nibble >>= 4
-			}
-			if nibble&0xf >= 8 {
-				out[i] -= 32
-			}
-		}
-	}
-	return "0x" + string(out)
 }

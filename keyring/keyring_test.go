@@ -21,12 +21,13 @@ func TestEthereumAddress_KnownVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := keyring.EthereumAddress(k.PublicKey())
+	u, _ := signer.ParseURI("file:///k")
+	key, err := keyring.NewKey("hardhat0", u, k, config.KeyConfig{Ethereum: &policy.EthereumRules{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if addr != "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266" {
-		t.Fatalf("address %s", addr)
+	if key.EthAddress != "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266" {
+		t.Fatalf("address %s", key.EthAddress)
 	}
 }
 

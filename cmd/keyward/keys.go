@@ -10,9 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/keyward/keyward/chains/ethereum"
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/config"
-	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/signer/local"
 )
@@ -189,11 +189,11 @@ func printKey(w io.Writer, ref string, pub signer.PublicKey) error {
 	}
 	fmt.Fprintf(w, "ref:        %s\ncurve:      %s\ntz address: %s\npublic key: %s\n", ref, pub.Curve, pkh, pk)
 	if pub.Curve == signer.Secp256k1 {
-		addr, err := keyring.EthereumAddress(pub)
+		addr, err := ethereum.Address(pub)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "0x address: %s\n", addr)
+		fmt.Fprintf(w, "0x address: %s\n", addr.Hex())
 	}
 	return nil
 }
@@ -230,7 +230,9 @@ func cmdKeysList(args []string, stdout, stderr io.Writer) error {
 		pkh, _ := tezos.PublicKeyHash(pub)
 		eth := "-"
 		if pub.Curve == signer.Secp256k1 {
-			eth, _ = keyring.EthereumAddress(pub)
+			if addr, err := ethereum.Address(pub); err == nil {
+				eth = addr.Hex()
+			}
 		}
 		reach := "yes"
 		if rc, ok := k.(signer.ReadinessChecker); ok {
