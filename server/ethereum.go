@@ -10,23 +10,22 @@ import (
 	"github.com/keyward/keyward/config"
 )
 
-func init() {
-	EthereumHandler = func(s *Server, cfg *config.Config) (http.Handler, error) {
-		h, err := rpc.NewHandler(rpc.Options{
-			Ring:         s.Ring,
-			Audit:        &observedAudit{Logger: s.audit, m: s.metrics},
-			Log:          s.log,
-			ChainID:      cfg.Ethereum.ChainID,
-			Upstream:     cfg.Ethereum.Upstream,
-			TokensFile:   cfg.Ethereum.TokensFile,
-			MaxBodyBytes: cfg.Ethereum.MaxBodyBytes,
-			MaxBatch:     cfg.Ethereum.MaxBatch,
-		})
-		if err != nil {
-			return nil, err
-		}
-		return withStart(withClientIdentity(h)), nil
+// ethereumHandler builds the Ethereum JSON-RPC handler for ethereum.listen.
+func (s *Server) ethereumHandler(cfg *config.Config) (http.Handler, error) {
+	h, err := rpc.NewHandler(rpc.Options{
+		Ring:         s.Ring,
+		Audit:        &observedAudit{Logger: s.audit, m: s.metrics},
+		Log:          s.log,
+		ChainID:      cfg.Ethereum.ChainID,
+		Upstream:     cfg.Ethereum.Upstream,
+		TokensFile:   cfg.Ethereum.TokensFile,
+		MaxBodyBytes: cfg.Ethereum.MaxBodyBytes,
+		MaxBatch:     cfg.Ethereum.MaxBatch,
+	})
+	if err != nil {
+		return nil, err
 	}
+	return withStart(withClientIdentity(h)), nil
 }
 
 type startKey struct{}

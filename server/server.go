@@ -46,10 +46,6 @@ type Server struct {
 	Ready chan struct{}
 }
 
-// EthereumHandler builds the Ethereum JSON-RPC handler; set by the ethereum
-// package's registration so server does not depend on go-ethereum when unused.
-var EthereumHandler func(s *Server, cfg *config.Config) (http.Handler, error)
-
 // New opens everything the configuration names. Any failure is a start-up
 // error: keyward never starts half-configured.
 func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logger) (*Server, error) {
@@ -186,10 +182,7 @@ func (s *Server) Run(ctx context.Context) error {
 		list = append(list, srv{"tezos", cfg.Tezos.Listen, s.TezosHandler(), cfg.Tezos.TLS})
 	}
 	if cfg.Ethereum.Listen != "" {
-		if EthereumHandler == nil {
-			return errors.New("ethereum.listen is set but this build has no Ethereum support; remove ethereum.listen")
-		}
-		h, err := EthereumHandler(s, cfg)
+		h, err := s.ethereumHandler(cfg)
 		if err != nil {
 			return fmt.Errorf("ethereum: %w", err)
 		}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/server"
@@ -109,9 +108,6 @@ func newLogger(cfg *config.Config, level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// devEthereumListen is the ethereum section of the dev config.
-var devEthereumListen = "ethereum:\n  listen: 127.0.0.1:8550\n  chain_id: 1337\n"
-
 // prepareDev creates the dev directory on first use and returns its config path.
 func prepareDev(ctx context.Context, dir string, stderr io.Writer) (string, error) {
 	abs, err := filepath.Abs(dir)
@@ -142,7 +138,10 @@ func prepareDev(ctx context.Context, dir string, stderr io.Writer) (string, erro
 # The key below is stored UNENCRYPTED: never use it for real value.
 tezos:
   listen: 127.0.0.1:6732
-%sserver:
+ethereum:
+  listen: 127.0.0.1:8550
+  chain_id: 1337
+server:
   metrics_listen: 127.0.0.1:9583
 watermark: file://%s
 audit: %s
@@ -156,7 +155,7 @@ keys:
       sign_messages: true
       sign_typed_data: true
       allow_create: true
-`, devEthereumListen, filepath.Join(abs, "watermarks"), filepath.Join(abs, "audit.jsonl"), keyPath)
+`, filepath.Join(abs, "watermarks"), filepath.Join(abs, "audit.jsonl"), keyPath)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return "", err
 	}
@@ -165,14 +164,15 @@ keys:
 }
 
 func printDevBanner(w io.Writer, ring *keyring.Ring, cfg *config.Config) {
-	for _, k := range ring.Keys() {
-		fmt.Fprintf(w, "\nkeyward dev signer\n  key:        %s (%s, UNENCRYPTED dev key)\n  tz address: %s\n  public key: %s\n", k.Name, k.Pub.Curve, k.PKH, k.TezosPub)
-		if k.EthAddress != "" && k.Ethereum != nil {
-			fmt.Fprintf(w, "  eth:        %s (JSON-RPC on http://%s)\n", k.EthAddress, cfg.Ethereum.Listen)
-		}
-		fmt.Fprintf(w, "\nTry it:\n  curl -s http://%s/keys/%s\n  curl -s -X POST -H 'Content-Type: application/json' -d '\"05010000000568656c6c6f\"' http://%s/keys/%s\n\n",
-			cfg.Tezos.Listen, k.PKH, cfg.Tezos.Listen, k.PKH)
-		_ = tezos.Digest
-		break
+	keys := ring.Keys()
+	if len(keys) == 0 {
+		return
 	}
+	k := keys[0] // the dev config holds one key
+	fmt.Fprintf(w, "\nkeyward dev signer\n  key:        %s (%s, UNENCRYPTED dev key)\n  tz address: %s\n  public key: %s\n", k.Name, k.Pub.Curve, k.PKH, k.TezosPub)
+	if k.EthAddress != "" && k.Ethereum != nil {
+		fmt.Fprintf(w, "  eth:        %s (JSON-RPC on http://%s)\n", k.EthAddress, cfg.Ethereum.Listen)
+	}
+	fmt.Fprintf(w, "\nTry it:\n  curl -s http://%s/keys/%s\n  curl -s -X POST -H 'Content-Type: application/json' -d '\"05010000000568656c6c6f\"' http://%s/keys/%s\n\n",
+		cfg.Tezos.Listen, k.PKH, cfg.Tezos.Listen, k.PKH)
 }
