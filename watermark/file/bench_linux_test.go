@@ -1,6 +1,7 @@
 package file
 
 import (
+	"github.com/keyward/keyward/watermark/watermarktest"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -27,7 +28,7 @@ func BenchmarkRawSlotOverwriteFdatasync(b *testing.B) {
 	if err := f.Sync(); err != nil {
 		b.Fatal(err)
 	}
-	var lat latencies
+	var lat watermarktest.Latencies
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
@@ -37,8 +38,8 @@ func BenchmarkRawSlotOverwriteFdatasync(b *testing.B) {
 		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
 			b.Fatal(err)
 		}
-		lat.add(time.Since(t0))
+		lat.Add(time.Since(t0))
 	}
 	b.StopTimer()
-	lat.report(b)
+	lat.Report(b)
 }

@@ -1,17 +1,14 @@
 package file
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward/watermark"
+	"github.com/keyward/keyward/watermark/watermarktest"
 )
 
 // Benchmarks compare the store with the machine's raw fsync latency. Run:
@@ -36,49 +33,6 @@ func benchDir(b *testing.B) string {
 	return b.TempDir()
 }
 
-// latencies records per-operation durations and reports their median.
-type latencies struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (l *latencies) add(d time.Duration) {
-	l.mu.Lock()
-	l.d = append(l.d, d)
-	l.mu.Unlock()
-}
-
-func (l *latencies) report(b *testing.B) {
-	if len(l.d) == 0 {
-		return
-	}
-	slices.Sort(l.d)
-	b.ReportMetric(float64(l.d[len(l.d)/2].Nanoseconds()), "p50-ns")
-	b.ReportMetric(float64(l.d[len(l.d)*99/100].Nanoseconds()), "p99-ns")
-}
-
-// parallel runs b.N calls of f spread over exactly n goroutines (worker w
-// gets its own state), so the figure does not depend on GOMAXPROCS.
-func parallel(b *testing.B, n int, f func(worker int, i int64)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for w := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				f(w, i)
-			}
-		}()
-	}
-	wg.Wait()
-}
-
 func fsyncOnce(f *os.File, buf []byte) error {
 	if _, err := f.WriteAt(buf, 0); err != nil {
 		return err
@@ -94,17 +48,17 @@ func BenchmarkFsync(b *testing.B) {
 	}
 	defer f.Close()
 	buf := make([]byte, 100)
-	var lat latencies
+	var lat watermarktest.Latencies
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
 		if err := fsyncOnce(f, buf); err != nil {
 			b.Fatal(err)
 		}
-		lat.add(time.Since(t0))
+		lat.Add(time.Since(t0))
 	}
 	b.StopTimer()
-	lat.report(b)
+	lat.Report(b)
 }
 
 // BenchmarkFsync_8Files_Parallel: 8 goroutines, each writing and fsyncing its own file.
@@ -120,7 +74,7 @@ func BenchmarkFsync_8Files_Parallel(b *testing.B) {
 		files[i] = f
 	}
 	buf := make([]byte, 100)
-	parallel(b, len(files), func(w int, _ int64) {
+	watermarktest.Parallel(b, len(files), func(w int, _ int64) {
 		if err := fsyncOnce(files[w], buf); err != nil {
 			b.Error(err)
 		}
@@ -138,7 +92,7 @@ func BenchmarkRawTempRenameDirsync(b *testing.B) {
 	defer d.Close()
 	buf := make([]byte, 300)
 	tmp, dst := filepath.Join(dir, "x.tmp"), filepath.Join(dir, "x")
-	var lat latencies
+	var lat watermarktest.Latencies
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
@@ -159,10 +113,10 @@ func BenchmarkRawTempRenameDirsync(b *testing.B) {
 		if err := d.Sync(); err != nil {
 			b.Fatal(err)
 		}
-		lat.add(time.Since(t0))
+		lat.Add(time.Since(t0))
 	}
 	b.StopTimer()
-	lat.report(b)
+	lat.Report(b)
 }
 
 func benchStore(b *testing.B) *Store {
@@ -174,26 +128,20 @@ func benchStore(b *testing.B) *Store {
 	return s
 }
 
-func benchDigest(i int64) []byte {
-	d := make([]byte, 32)
-	binary.BigEndian.PutUint64(d, uint64(i))
-	return d
-}
-
 // BenchmarkAdvance_OneKey: one client, sequential rising levels.
 func BenchmarkAdvance_OneKey(b *testing.B) {
 	s := benchStore(b)
-	var lat latencies
+	var lat watermarktest.Latencies
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		if _, err := s.Advance(bg, testI, int64(i), 0, benchDigest(int64(i))); err != nil {
+		if _, err := s.Advance(bg, testI, int64(i), 0, watermarktest.Digest(int64(i))); err != nil {
 			b.Fatal(err)
 		}
-		lat.add(time.Since(t0))
+		lat.Add(time.Since(t0))
 	}
 	b.StopTimer()
-	lat.report(b)
+	lat.Report(b)
 }
 
 // BenchmarkAttest_OneKey is the store's share of one attestation: Advance,
@@ -201,21 +149,21 @@ func BenchmarkAdvance_OneKey(b *testing.B) {
 func BenchmarkAttest_OneKey(b *testing.B) {
 	s := benchStore(b)
 	sig := make([]byte, 64)
-	var lat latencies
+	var lat watermarktest.Latencies
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		d := benchDigest(int64(i))
+		d := watermarktest.Digest(int64(i))
 		if _, err := s.Advance(bg, testI, int64(i), 0, d); err != nil {
 			b.Fatal(err)
 		}
 		if err := s.SetSignature(bg, testI, int64(i), 0, d, sig); err != nil {
 			b.Fatal(err)
 		}
-		lat.add(time.Since(t0))
+		lat.Add(time.Since(t0))
 	}
 	b.StopTimer()
-	lat.report(b)
+	lat.Report(b)
 }
 
 // BenchmarkAdvance_8Keys_Parallel: 8 goroutines, one key each, rising levels.
@@ -226,9 +174,9 @@ func BenchmarkAdvance_8Keys_Parallel(b *testing.B) {
 	for i := range ids {
 		ids[i] = watermark.ID{Key: fmt.Sprint("tz1bench", i), Chain: testI.Chain, Kind: testI.Kind}
 	}
-	parallel(b, len(ids), func(w int, i int64) {
+	watermarktest.Parallel(b, len(ids), func(w int, i int64) {
 		levels[w]++
-		if _, err := s.Advance(bg, ids[w], levels[w], 0, benchDigest(i)); err != nil {
+		if _, err := s.Advance(bg, ids[w], levels[w], 0, watermarktest.Digest(i)); err != nil {
 			b.Error(err)
 		}
 	})
@@ -238,7 +186,7 @@ func BenchmarkAdvance_8Keys_Parallel(b *testing.B) {
 // and again (no fsync; must stay far below Fsync).
 func BenchmarkSetSignature(b *testing.B) {
 	s := benchStore(b)
-	d := benchDigest(1)
+	d := watermarktest.Digest(1)
 	if _, err := s.Advance(bg, testI, 1, 0, d); err != nil {
 		b.Fatal(err)
 	}

@@ -2,10 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/watermark"
+	"github.com/keyward/keyward/watermark/watermarktest"
 )
 
 // Benchmarks run against a throwaway cluster (fsync=on) on loopback, or
@@ -31,49 +30,23 @@ func benchDSN(b *testing.B) string {
 	return pgtest.Start(b).DSN()
 }
 
-type latencies struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (l *latencies) add(d time.Duration) {
-	l.mu.Lock()
-	l.d = append(l.d, d)
-	l.mu.Unlock()
-}
-
-func (l *latencies) report(b *testing.B) {
-	if len(l.d) == 0 {
-		return
-	}
-	slices.Sort(l.d)
-	b.ReportMetric(float64(l.d[len(l.d)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(l.d[len(l.d)*99/100].Microseconds()), "p99-µs")
-}
-
-func benchDigest(i int64) []byte {
-	d := make([]byte, 32)
-	binary.BigEndian.PutUint64(d, uint64(i))
-	return d
-}
-
 // BenchmarkAdvance_Postgres: one key, rising levels, one at a time (a
 // baker's attestation stream).
 func BenchmarkAdvance_Postgres(b *testing.B) {
 	s := open(b, benchDSN(b))
 	id := newID(b)
 	ctx := context.Background()
-	var lat latencies
+	var lat watermarktest.Latencies
 	b.ResetTimer()
 	for i := range int64(b.N) {
 		start := time.Now()
-		if _, err := s.Advance(ctx, id, i+1, 0, benchDigest(i)); err != nil {
+		if _, err := s.Advance(ctx, id, i+1, 0, watermarktest.Digest(i)); err != nil {
 			b.Fatal(err)
 		}
-		lat.add(time.Since(start))
+		lat.Add(time.Since(start))
 	}
 	b.StopTimer()
-	lat.report(b)
+	lat.Report(b)
 }
 
 // BenchmarkAdvanceAndSetSignature_Postgres: the store's whole share of one
@@ -83,21 +56,21 @@ func BenchmarkAdvanceAndSetSignature_Postgres(b *testing.B) {
 	id := newID(b)
 	ctx := context.Background()
 	sig := make([]byte, 99)
-	var lat latencies
+	var lat watermarktest.Latencies
 	b.ResetTimer()
 	for i := range int64(b.N) {
 		start := time.Now()
-		d := benchDigest(i)
+		d := watermarktest.Digest(i)
 		if _, err := s.Advance(ctx, id, i+1, 0, d); err != nil {
 			b.Fatal(err)
 		}
 		if err := s.SetSignature(ctx, id, i+1, 0, d, sig); err != nil {
 			b.Fatal(err)
 		}
-		lat.add(time.Since(start))
+		lat.Add(time.Since(start))
 	}
 	b.StopTimer()
-	lat.report(b)
+	lat.Report(b)
 }
 
 // BenchmarkAdvance_PostgresRefusal: the path of a request below the mark
@@ -106,12 +79,12 @@ func BenchmarkAdvance_PostgresRefusal(b *testing.B) {
 	s := open(b, benchDSN(b))
 	id := newID(b)
 	ctx := context.Background()
-	if _, err := s.Advance(ctx, id, 1000, 0, benchDigest(0)); err != nil {
+	if _, err := s.Advance(ctx, id, 1000, 0, watermarktest.Digest(0)); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := range int64(b.N) {
-		if _, err := s.Advance(ctx, id, 999, 0, benchDigest(i)); err == nil {
+		if _, err := s.Advance(ctx, id, 999, 0, watermarktest.Digest(i)); err == nil {
 			b.Fatal("passed below the mark")
 		}
 	}
@@ -131,7 +104,7 @@ func BenchmarkAdvance_PostgresManyKeysParallel(b *testing.B) {
 				ids[w] = newID(b)
 			}
 			ctx := context.Background()
-			var lat latencies
+			var lat watermarktest.Latencies
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ResetTimer()
@@ -142,17 +115,17 @@ func BenchmarkAdvance_PostgresManyKeysParallel(b *testing.B) {
 					for next.Add(1) <= int64(b.N) {
 						levels[w]++
 						start := time.Now()
-						if _, err := s.Advance(ctx, ids[w], levels[w], 0, benchDigest(levels[w])); err != nil {
+						if _, err := s.Advance(ctx, ids[w], levels[w], 0, watermarktest.Digest(levels[w])); err != nil {
 							b.Error(err)
 							return
 						}
-						lat.add(time.Since(start))
+						lat.Add(time.Since(start))
 					}
 				}()
 			}
 			wg.Wait()
 			b.StopTimer()
-			lat.report(b)
+			lat.Report(b)
 		})
 	}
 }
