@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/internal/testutil"
+	"github.com/keyward/keyward/internal/tezostest"
 )
 
 // The Octez sandbox bootstrap1 account.
@@ -95,7 +96,7 @@ func TestCLI_WatermarkShowExportImport(t *testing.T) {
 	addr := testutil.Addr(t)
 	cfg := tezosConfig(t, dir, addr, "", keySpec{"baker", p, "tezos:\n  allow: [attestation]"})
 	d := testutil.StartKeyward(t, cfg, addr, passEnv...)
-	if r := postSign(t, d.TezosURL, pkh, hexBody(attestation(42, 1, 1)), ""); r.status != 200 {
+	if r := postSign(t, d.TezosURL, pkh, hexBody(tezostest.Attestation(42, 1, 1)), ""); r.status != 200 {
 		t.Fatal(r.body)
 	}
 	d.Stop()
@@ -125,10 +126,10 @@ func TestCLI_WatermarkShowExportImport(t *testing.T) {
 		t.Fatalf("import: %v %s", err, out)
 	}
 	d2 := testutil.StartKeyward(t, cfg2, addr2, passEnv...)
-	if r := postSign(t, d2.TezosURL, pkh, hexBody(attestation(41, 0, 2)), ""); r.status != 409 {
+	if r := postSign(t, d2.TezosURL, pkh, hexBody(tezostest.Attestation(41, 0, 2)), ""); r.status != 409 {
 		t.Fatalf("old level after import: %d %s", r.status, r.body)
 	}
-	if r := postSign(t, d2.TezosURL, pkh, hexBody(attestation(43, 0, 2)), ""); r.status != 200 {
+	if r := postSign(t, d2.TezosURL, pkh, hexBody(tezostest.Attestation(43, 0, 2)), ""); r.status != 200 {
 		t.Fatalf("new level after import: %d %s", r.status, r.body)
 	}
 	// set needs --force.

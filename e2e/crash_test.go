@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -10,19 +9,8 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/testutil"
+	"github.com/keyward/keyward/internal/tezostest"
 )
-
-// attestation builds a 0x13 attestation request on mainnet's chain id.
-func attestation(level, round int32, salt uint16) []byte {
-	b := []byte{0x13, 0x7a, 0x06, 0xa7, 0x70}
-	b = append(b, bytes.Repeat([]byte{9}, 32)...)
-	b = append(b, 21)
-	b = binary.BigEndian.AppendUint16(b, salt)
-	b = binary.BigEndian.AppendUint32(b, uint32(level))
-	b = binary.BigEndian.AppendUint32(b, uint32(round))
-	b = append(b, bytes.Repeat([]byte{7}, 32)...)
-	return b
-}
 
 // TestCrash_NeverSignsBelowAnsweredLevelAfterSIGKILL has a keyward sign a
 // stream of rising attestation levels and kills it with SIGKILL at random
@@ -48,7 +36,7 @@ func TestCrash_NeverSignsBelowAnsweredLevelAfterSIGKILL(t *testing.T) {
 			if lv < maxSigned-20 {
 				continue
 			}
-			r := postSign(t, d.TezosURL, pkh, hexBody(attestation(lv, 0, 60000+uint16(iter))), "")
+			r := postSign(t, d.TezosURL, pkh, hexBody(tezostest.Attestation(lv, 0, 60000+uint16(iter))), "")
 			if r.status == 200 {
 				t.Fatalf("restart %d: signed level %d again for a different payload", iter, lv)
 			}
@@ -73,7 +61,7 @@ func TestCrash_NeverSignsBelowAnsweredLevelAfterSIGKILL(t *testing.T) {
 					level++
 					lvMu.Unlock()
 					salt := uint16(c)
-					resp, err := client.Post(d.TezosURL+"/keys/"+pkh, "application/json", bytes.NewReader(hexBody(attestation(lv, 0, salt))))
+					resp, err := client.Post(d.TezosURL+"/keys/"+pkh, "application/json", bytes.NewReader(hexBody(tezostest.Attestation(lv, 0, salt))))
 					if err != nil {
 						continue // killed mid-request: the answer never arrived
 					}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/testutil"
+	"github.com/keyward/keyward/internal/tezostest"
 )
 
 // metricValue reads one sample from a Prometheus text exposition.
@@ -64,12 +65,12 @@ func TestOps_MetricsCountRequestsAndHealth(t *testing.T) {
 	cfg := tezosConfig(t, dir, addr, "server:\n  metrics_listen: "+maddr+"\n", keySpec{"baker", p, "tezos:\n  allow: [attestation]"})
 	d := testutil.StartKeyward(t, cfg, addr, passEnv...)
 	for i := int32(1); i <= 5; i++ {
-		if r := postSign(t, d.TezosURL, pkh, hexBody(attestation(i, 0, 1)), ""); r.status != 200 {
+		if r := postSign(t, d.TezosURL, pkh, hexBody(tezostest.Attestation(i, 0, 1)), ""); r.status != 200 {
 			t.Fatal(r.body)
 		}
 	}
 	for i := 0; i < 3; i++ {
-		if r := postSign(t, d.TezosURL, pkh, hexBody(attestation(2, 0, 9)), ""); r.status != 409 {
+		if r := postSign(t, d.TezosURL, pkh, hexBody(tezostest.Attestation(2, 0, 9)), ""); r.status != 409 {
 			t.Fatal(r.body)
 		}
 	}
@@ -120,9 +121,9 @@ func TestOps_AuditVerifyDetectsEdits(t *testing.T) {
 	cfg := tezosConfig(t, dir, addr, "", keySpec{"baker", p, "tezos:\n  allow: [attestation]"})
 	d := testutil.StartKeyward(t, cfg, addr, passEnv...)
 	for i := int32(1); i <= 4; i++ {
-		postSign(t, d.TezosURL, pkh, hexBody(attestation(i, 0, 1)), "")
+		postSign(t, d.TezosURL, pkh, hexBody(tezostest.Attestation(i, 0, 1)), "")
 	}
-	postSign(t, d.TezosURL, pkh, hexBody(attestation(1, 0, 2)), "")
+	postSign(t, d.TezosURL, pkh, hexBody(tezostest.Attestation(1, 0, 2)), "")
 	d.Stop()
 	ap := filepath.Join(dir, "audit.jsonl")
 	if out, err := testutil.Run(t, nil, "audit", "verify", ap); err != nil {

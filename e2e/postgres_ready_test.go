@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/internal/testutil"
+	"github.com/keyward/keyward/internal/tezostest"
 )
 
 // TestPostgres_ReadyzFollowsTheDatabase: /readyz is 200 while PostgreSQL
@@ -43,17 +44,17 @@ func TestPostgres_ReadyzFollowsTheDatabase(t *testing.T) {
 		}
 	}
 	waitFor(200)
-	if r := postSign(t, d.TezosURL, pkh, hexBody(attestation(10, 0, 1)), ""); r.status != 200 {
+	if r := postSign(t, d.TezosURL, pkh, hexBody(tezostest.Attestation(10, 0, 1)), ""); r.status != 200 {
 		t.Fatal(r.body)
 	}
 	cluster.Stop()
 	waitFor(503)
-	if r := postSign(t, d.TezosURL, pkh, hexBody(attestation(11, 0, 1)), ""); r.status != 503 {
+	if r := postSign(t, d.TezosURL, pkh, hexBody(tezostest.Attestation(11, 0, 1)), ""); r.status != 503 {
 		t.Fatalf("signing with the database down: %d %s", r.status, r.body)
 	}
 	cluster.Start()
 	waitFor(200)
-	if r := postSign(t, d.TezosURL, pkh, hexBody(attestation(11, 0, 1)), ""); r.status != 200 {
+	if r := postSign(t, d.TezosURL, pkh, hexBody(tezostest.Attestation(11, 0, 1)), ""); r.status != 200 {
 		t.Fatalf("after the database came back: %d %s", r.status, r.body)
 	}
 }

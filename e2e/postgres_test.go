@@ -19,6 +19,7 @@ import (
 
 	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/internal/testutil"
+	"github.com/keyward/keyward/internal/tezostest"
 )
 
 // pgConfig writes, into its own directory under dir, the config of one
@@ -63,7 +64,7 @@ func newRecorder(t *testing.T, pkh string) *signRecorder {
 
 func (r *signRecorder) sign(base string, level int32, salt uint16) answer {
 	a := answer{level: level, salt: salt}
-	resp, err := r.client.Post(base+"/keys/"+r.pkh, "application/json", bytes.NewReader(hexBody(attestation(level, 0, salt))))
+	resp, err := r.client.Post(base+"/keys/"+r.pkh, "application/json", bytes.NewReader(hexBody(tezostest.Attestation(level, 0, salt))))
 	if err == nil {
 		var v struct {
 			Signature string `json:"signature"`
@@ -450,7 +451,7 @@ func BenchmarkPostgres_AttestationsManyKeys(b *testing.B) {
 
 // attestationOn is attestation on the chain whose id bytes are chain.
 func attestationOn(chain uint32, level, round int32, salt uint16) []byte {
-	b := attestation(level, round, salt)
+	b := tezostest.Attestation(level, round, salt)
 	binary.BigEndian.PutUint32(b[1:5], chain+0x7a06a770)
 	return b
 }

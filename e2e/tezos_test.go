@@ -1,20 +1,17 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/internal/testutil"
+	"github.com/keyward/keyward/internal/tezostest"
 	"github.com/keyward/keyward/signer"
 )
 
@@ -26,11 +23,6 @@ func genericRules() string {
 // forged transaction through keyward for keys on all three curves; Taquito
 // verifies every signature against GET /keys/<pkh>, and so do we.
 func TestTaquito_RemoteSignerSignsForTz1Tz2Tz3(t *testing.T) {
-	node := testutil.LookPath(t, "node")
-	jsDir := filepath.Join(testutil.RepoRoot(), "test", "taquito")
-	_, err := os.Stat(filepath.Join(jsDir, "node_modules", "@taquito", "remote-signer"))
-	testutil.Need(t, "npm packages in test/taquito (npm ci)", err)
-
 	dir := t.TempDir()
 	var keys []keySpec
 	var pkhs []string
@@ -42,57 +34,7 @@ func TestTaquito_RemoteSignerSignsForTz1Tz2Tz3(t *testing.T) {
 	addr := testutil.Addr(t)
 	cfg := tezosConfig(t, dir, addr, "", keys...)
 	d := testutil.StartKeyward(t, cfg, addr, passEnv...)
-
-	cmd := exec.Command(node, append([]string{filepath.Join(jsDir, "sign.mjs"), d.TezosURL}, pkhs...)...)
-	cmd.Dir = jsDir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("taquito: %v\n%s\nkeyward:\n%s", err, out, d.Output())
-	}
-	seen := 0
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		var r struct {
-			PKH, PublicKey, Forged, Signature string
-			OK                                bool
-			Error                             string
-		}
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			continue
-		}
-		r.PublicKey = jsonField(sc.Bytes(), "public_key")
-		if !r.OK {
-			t.Errorf("%s: %s", r.PKH, r.Error)
-			continue
-		}
-		seen++
-		pub, err := tezos.ParsePublicKey(r.PublicKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		curve, sig, err := tezos.DecodeSignature(r.Signature)
-		if err != nil {
-			t.Fatal(err)
-		}
-		forged, _ := hex.DecodeString(r.Forged)
-		d := tezos.Digest(append([]byte{3}, forged...))
-		if curve != pub.Curve || !signer.Verify(pub, d[:], sig) {
-			t.Errorf("%s: signature %s does not verify", r.PKH, r.Signature)
-		}
-		if curve != signer.Ed25519 && !signer.IsLowS(curve, sig) {
-			t.Errorf("%s: high-S signature", r.PKH)
-		}
-	}
-	if seen != 3 {
-		t.Fatalf("taquito signed %d of 3 keys:\n%s", seen, out)
-	}
-}
-
-func jsonField(line []byte, name string) string {
-	var m map[string]any
-	_ = json.Unmarshal(line, &m)
-	s, _ := m[name].(string)
-	return s
+	tezostest.TaquitoSigns(t, d.TezosURL, pkhs...)
 }
 
 // TestDaemon_EveryECDSASignatureIsLowS signs many payloads with tz2 and tz3

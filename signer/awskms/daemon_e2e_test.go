@@ -1,16 +1,12 @@
 package awskms
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -25,6 +21,7 @@ import (
 
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/internal/testutil"
+	"github.com/keyward/keyward/internal/tezostest"
 	"github.com/keyward/keyward/signer"
 )
 
@@ -59,18 +56,6 @@ func createKMSKeyCLI(t *testing.T, e *emulator, typ, alias string) (ref, pkh, et
 		t.Fatalf("keys show %s: %v\n%s", r[1], err, show)
 	}
 	return r[1], tz[1], eth
-}
-
-// kmsAttestation builds a 0x13 attestation request (mainnet chain id).
-func kmsAttestation(level, round int32, slot uint16) []byte {
-	b := []byte{0x13, 0x7a, 0x06, 0xa7, 0x70}
-	b = append(b, bytes.Repeat([]byte{9}, 32)...)
-	b = append(b, 21)
-	b = binary.BigEndian.AppendUint16(b, slot)
-	b = binary.BigEndian.AppendUint32(b, uint32(level))
-	b = binary.BigEndian.AppendUint32(b, uint32(round))
-	b = append(b, bytes.Repeat([]byte{7}, 32)...)
-	return b
 }
 
 // michelsonString packs a Michelson string as 0x05 data.
@@ -220,11 +205,11 @@ keys:
 			}
 		}
 	}
-	t.Run("taquito RemoteSigner", func(t *testing.T) { taquitoSigns(t, d.TezosURL, tz2, tz3) })
-	if st, body := c.sign(tz3, kmsAttestation(100, 0, 1)); st != 200 {
+	t.Run("taquito RemoteSigner", func(t *testing.T) { tezostest.TaquitoSigns(t, d.TezosURL, tz2, tz3) })
+	if st, body := c.sign(tz3, tezostest.Attestation(100, 0, 1)); st != 200 {
 		t.Fatalf("attestation 100: %d %s", st, body)
 	}
-	if st, _ := c.sign(tz2, kmsAttestation(100, 0, 1)); st != 403 {
+	if st, _ := c.sign(tz2, tezostest.Attestation(100, 0, 1)); st != 403 {
 		t.Errorf("attestation on a key allowing only michelson_data/generic: %d, want 403", st)
 	}
 	waitReadyz(t, opsAddr, 200)
@@ -270,7 +255,7 @@ keys:
 	if elapsed := time.Since(start); elapsed > DefaultTimeout {
 		t.Errorf("KMS down: answered after %v", elapsed)
 	}
-	if st, body := c.sign(tz3, kmsAttestation(101, 0, 1)); st != 503 {
+	if st, body := c.sign(tz3, tezostest.Attestation(101, 0, 1)); st != 503 {
 		t.Errorf("attestation with KMS down: %d %s, want 503", st, body)
 	}
 	if _, err := eth.SignText(accounts.Account{Address: from}, text); err == nil {
@@ -286,82 +271,27 @@ keys:
 	// The attestation that failed at level 101 moved no mark (the file
 	// store gave it back after the signing failure): another payload at 101
 	// signs (it would be 409 had the mark moved), and then 101 is taken.
-	if st, body := c.sign(tz3, kmsAttestation(101, 0, 2)); st != 200 {
+	if st, body := c.sign(tz3, tezostest.Attestation(101, 0, 2)); st != 200 {
 		t.Errorf("other payload at level 101 after the failed attestation: %d %s, want 200 (the outage moved the mark?)", st, body)
 	}
-	if st, _ := c.sign(tz3, kmsAttestation(101, 0, 1)); st != 409 {
+	if st, _ := c.sign(tz3, tezostest.Attestation(101, 0, 1)); st != 409 {
 		t.Errorf("the failed payload once 101 is signed for another: %d, want 409", st)
 	}
-	if st, body := c.sign(tz3, kmsAttestation(101, 0, 2)); st != 200 {
+	if st, body := c.sign(tz3, tezostest.Attestation(101, 0, 2)); st != 200 {
 		t.Errorf("identical retry of the level-101 attestation: %d %s, want 200", st, body)
 	}
 	// A failed attestation retried by the baker with the identical payload
 	// once KMS is back signs (DESIGN §6 retry rule).
 	e.stop()
-	if st, body := c.sign(tz3, kmsAttestation(102, 0, 1)); st != 503 {
+	if st, body := c.sign(tz3, tezostest.Attestation(102, 0, 1)); st != 503 {
 		t.Errorf("attestation 102 with KMS down: %d %s, want 503", st, body)
 	}
 	e.start()
 	waitReadyz(t, opsAddr, 200)
-	if st, body := c.sign(tz3, kmsAttestation(102, 0, 1)); st != 200 {
+	if st, body := c.sign(tz3, tezostest.Attestation(102, 0, 1)); st != 200 {
 		t.Errorf("retry of the failed level-102 attestation: %d %s, want 200", st, body)
 	}
-	if st, _ := c.sign(tz3, kmsAttestation(102, 0, 3)); st != 409 {
+	if st, _ := c.sign(tz3, tezostest.Attestation(102, 0, 3)); st != 409 {
 		t.Errorf("second payload at level 102: %d, want 409", st)
-	}
-}
-
-// taquitoSigns has Taquito's RemoteSigner (test/taquito/sign.mjs) sign a
-// forged transaction for each pkh; Taquito verifies against GET /keys/<pkh>,
-// and the signature is checked here again.
-func taquitoSigns(t *testing.T, url string, pkhs ...string) {
-	node := testutil.LookPath(t, "node")
-	jsDir := filepath.Join(testutil.RepoRoot(), "test", "taquito")
-	_, err := os.Stat(filepath.Join(jsDir, "node_modules", "@taquito", "remote-signer"))
-	testutil.Need(t, "npm packages in test/taquito (npm ci)", err)
-	cmd := exec.Command(node, append([]string{filepath.Join(jsDir, "sign.mjs"), url}, pkhs...)...)
-	cmd.Dir = jsDir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("taquito: %v\n%s", err, out)
-	}
-	seen := map[string]bool{}
-	for _, line := range bytes.Split(out, []byte("\n")) {
-		var r struct {
-			PKH       string `json:"pkh"`
-			OK        bool   `json:"ok"`
-			PublicKey string `json:"public_key"`
-			Forged    string `json:"forged"`
-			Signature string `json:"signature"`
-		}
-		if json.Unmarshal(line, &r) != nil || r.PKH == "" {
-			continue
-		}
-		if !r.OK {
-			t.Errorf("%s: taquito failed: %s", r.PKH, line)
-			continue
-		}
-		pub, err := tezos.ParsePublicKey(r.PublicKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		curve, sig, err := tezos.DecodeSignature(r.Signature)
-		if err != nil {
-			t.Fatal(err)
-		}
-		forged, err := hex.DecodeString(r.Forged)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dg := tezos.Digest(append([]byte{3}, forged...))
-		if curve != pub.Curve || !signer.Verify(pub, dg[:], sig) || !signer.IsLowS(curve, sig) {
-			t.Errorf("%s: signature %s does not verify or is high-S", r.PKH, r.Signature)
-		}
-		seen[r.PKH] = true
-	}
-	for _, pkh := range pkhs {
-		if !seen[pkh] {
-			t.Errorf("no Taquito result for %s:\n%s", pkh, out)
-		}
 	}
 }

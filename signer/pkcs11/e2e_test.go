@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/internal/testutil"
+	"github.com/keyward/keyward/internal/tezostest"
 	"github.com/keyward/keyward/signer"
 )
 
@@ -169,49 +169,11 @@ func TestDaemon_SignsWithPKCS11KeysCreatedThroughTheCLI(t *testing.T) {
 	})
 
 	t.Run("taquito", func(t *testing.T) {
-		node := testutil.LookPath(t, "node")
-		jsDir := filepath.Join(testutil.RepoRoot(), "test", "taquito")
-		_, err := os.Stat(filepath.Join(jsDir, "node_modules", "@taquito", "remote-signer"))
-		testutil.Need(t, "npm packages in test/taquito (npm ci)", err)
-		args := []string{filepath.Join(jsDir, "sign.mjs"), d.TezosURL}
+		var pkhs []string
 		for _, k := range keys {
-			args = append(args, k.pkh)
+			pkhs = append(pkhs, k.pkh)
 		}
-		cmd := exec.Command(node, args...)
-		cmd.Dir = jsDir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("taquito: %v\n%s\nkeyward:\n%s", err, out, d.Output())
-		}
-		// RemoteSigner verified each signature against GET /keys/<pkh>; check again.
-		seen := 0
-		for _, line := range bytes.Split(out, []byte("\n")) {
-			var r struct {
-				PKH       string `json:"pkh"`
-				OK        bool   `json:"ok"`
-				PublicKey string `json:"public_key"`
-				Forged    string `json:"forged"`
-				Signature string `json:"signature"`
-			}
-			if json.Unmarshal(line, &r) != nil || !r.OK {
-				continue
-			}
-			pub, err := tezos.ParsePublicKey(r.PublicKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, sig, err := tezos.DecodeSignature(r.Signature)
-			if err != nil {
-				t.Fatal(err)
-			}
-			forged, _ := hex.DecodeString(r.Forged)
-			digest := tezos.Digest(append([]byte{3}, forged...))
-			verifyIndependently(t, pub, digest[:], sig)
-			seen++
-		}
-		if seen != len(keys) {
-			t.Fatalf("taquito signed with %d of %d keys:\n%s", seen, len(keys), out)
-		}
+		tezostest.TaquitoSigns(t, d.TezosURL, pkhs...)
 	})
 
 	t.Run("ethereum/secp256k1", func(t *testing.T) {
