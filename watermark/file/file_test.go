@@ -627,40 +627,6 @@ func mountTinyTmpfs(t *testing.T) string {
 	return mnt
 }
 
-// TestEmptySignatureIsNoSignature: an empty signature is never handed back
-// as one (the caller would return it to a client), before or after reopen.
-func TestEmptySignatureIsNoSignature(t *testing.T) {
-	dir := t.TempDir()
-	s := openT(t, dir)
-	viaSetSig := watermark.ID{Key: testI.Key, Chain: testI.Chain, Kind: 0x13}
-	viaSet := watermark.ID{Key: testI.Key, Chain: testI.Chain, Kind: 0x11}
-	if _, err := s.Advance(bg, viaSetSig, 100, 0, dg("a")); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetSignature(bg, viaSetSig, 100, 0, dg("a"), []byte{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Set(bg, viaSet, watermark.Mark{Level: 7, Digest: dg("b"), Signature: []byte{}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, reopen := range []bool{false, true} {
-		if reopen {
-			s.Close()
-			s = openT(t, dir)
-		}
-		for _, c := range []struct {
-			id    watermark.ID
-			level int64
-			d     []byte
-		}{{viaSetSig, 100, dg("a")}, {viaSet, 7, dg("b")}} {
-			sig, err := s.Advance(bg, c.id, c.level, 0, c.d)
-			if err != nil || sig != nil {
-				t.Fatalf("reopen=%v %s: retry = (%#v, %v), want (nil, nil)", reopen, c.id, sig, err)
-			}
-		}
-	}
-}
-
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(encodeRecord(testI, watermark.Mark{Level: 5, Round: 1, Digest: dg("a")}, false))
 	f.Add(encodeRecord(testI, watermark.Mark{Level: -1, Round: 0, Digest: dg("b"), Signature: []byte("s")}, true))

@@ -112,6 +112,7 @@ func persistentCases() []persistentCase {
 		{"RefusalsSurviveReopen", testRefusalsSurviveReopen},
 		{"SignatureSurvivesReopen", testSignatureSurvivesReopen},
 		{"SetSurvivesReopen", testSetSurvivesReopen},
+		{"EmptySignatureIsNoSignature", testEmptySignatureIsNoSignature},
 	}
 }
 
@@ -619,4 +620,30 @@ func testSetSurvivesReopen(t *testing.T, s watermark.Store, reopen Reopener) {
 	if sig := pass(t, s, id2, 60, 0, digest("set2")); !bytes.Equal(sig, []byte("sig-newer")) {
 		t.Fatalf("retry after reopen returned %q, want the signature recorded after Set", sig)
 	}
+}
+
+// testEmptySignatureIsNoSignature: an empty signature (from SetSignature or
+// Set) is never handed back as one, since the caller would return it to a
+// client; before or after reopen.
+func testEmptySignatureIsNoSignature(t *testing.T, s watermark.Store, reopen Reopener) {
+	viaSetSig, viaSet := newID(t, kindAttestation), newID(t, kindBlock)
+	pass(t, s, viaSetSig, 100, 0, digest("a"))
+	setSig(t, s, viaSetSig, 100, 0, digest("a"), []byte{})
+	if err := s.Set(ctx(t), viaSet, watermark.Mark{Level: 7, Digest: digest("b"), Signature: []byte{}}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		for _, c := range []struct {
+			id    watermark.ID
+			level int64
+			d     []byte
+		}{{viaSetSig, 100, digest("a")}, {viaSet, 7, digest("b")}} {
+			if sig := pass(t, s, c.id, c.level, 0, c.d); sig != nil {
+				t.Fatalf("%s %s: retry returned %#v, want nil", when, c.id, sig)
+			}
+		}
+	}
+	check("before reopen")
+	s = reopen(t, s)
+	check("after reopen")
 }
