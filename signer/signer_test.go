@@ -80,7 +80,7 @@ func (dupBackend) Open(context.Context, *signer.URI) (signer.Key, error) {
 	return nil, nil
 }
 
-func TestRegister_TwiceePanics(t *testing.T) {
+func TestRegister_TwicePanics(t *testing.T) {
 	defer func() {
 		if recover() == nil {
 			t.Fatal("registering file twice did not panic")

@@ -180,7 +180,9 @@ func (h *Handler) sign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.observe(rec, start)
-	h.opts.Log.Debug("tezos request signed", "key", rec.Key, "kind", rec.Kind, "level", rec.Level, "round", rec.Round)
+	if h.opts.Log.Enabled(r.Context(), slog.LevelDebug) {
+		h.opts.Log.Debug("tezos request signed", "key", rec.Key, "kind", rec.Kind, "level", rec.Level, "round", rec.Round)
+	}
 	writeJSON(w, map[string]string{"signature": sig})
 }
 
