@@ -40,11 +40,16 @@ type Ring struct {
 type Opener func(ctx context.Context, ref string) (signer.Key, error)
 
 // Open opens every key of the config. The first failure is returned, naming the key.
-func Open(ctx context.Context, cfg *config.Config, open Opener) (*Ring, error) {
+func Open(ctx context.Context, cfg *config.Config, open Opener) (ring *Ring, err error) {
 	if open == nil {
 		open = signer.Open
 	}
 	var keys []*Key
+	defer func() {
+		if err != nil { // release HSM sessions and the like of the keys already open
+			(&Ring{keys: keys}).Close()
+		}
+	}()
 	for _, name := range cfg.KeyNames() {
 		kc := cfg.Keys[name]
 		u, err := signer.ParseURI(kc.Ref)
@@ -57,6 +62,9 @@ func Open(ctx context.Context, cfg *config.Config, open Opener) (*Ring, error) {
 		}
 		k, err := NewKey(name, u, sk, kc)
 		if err != nil {
+			if c, ok := sk.(signer.Closer); ok {
+				c.Close()
+			}
 			return nil, err
 		}
 		keys = append(keys, k)

@@ -2,6 +2,7 @@ package keyring_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -106,5 +107,27 @@ func TestNewKey_EthereumOnlyKeySignsNothingOnTezos(t *testing.T) {
 	}
 	if plain.Tezos.Allows(tezos.KindGeneric) {
 		t.Error("a key listed without rules may sign generic operations")
+	}
+}
+
+type closeCounter struct {
+	signer.Key
+	closed *int
+}
+
+func (c closeCounter) Close() error { *c.closed++; return nil }
+
+func TestOpen_FailureClosesKeysAlreadyOpen(t *testing.T) {
+	closed := 0
+	cfg := &config.Config{Keys: map[string]config.KeyConfig{"a": {Ref: "file:///a"}, "b": {Ref: "file:///b"}}}
+	_, err := keyring.Open(context.Background(), cfg, func(_ context.Context, ref string) (signer.Key, error) {
+		if ref == "file:///b" {
+			return nil, errors.New("HSM unreachable")
+		}
+		k, _ := local.Generate(signer.Secp256k1)
+		return closeCounter{k, &closed}, nil
+	})
+	if err == nil || closed != 1 {
+		t.Fatalf("err = %v, closed %d keys, want an error and 1", err, closed)
 	}
 }
