@@ -42,14 +42,12 @@ type Server struct {
 	mu        sync.Mutex
 	servers   []*http.Server
 	listeners []net.Listener
-	// Ready is closed once every listener is bound.
-	Ready chan struct{}
-}
+	}
 
 // New opens everything the configuration names. Any failure is a start-up
 // error: keyward never starts half-configured.
 func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logger) (*Server, error) {
-	s := &Server{cfgPath: cfgPath, log: log, metrics: NewMetrics(), Ready: make(chan struct{})}
+	s := &Server{cfgPath: cfgPath, log: log, metrics: NewMetrics()}
 	s.cfg.Store(cfg)
 	var err error
 	s.store, err = watermark.Open(ctx, cfg.Watermark)
@@ -229,7 +227,6 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.log.Info("listening", "service", l.name, "url", scheme+"://"+ln.Addr().String())
 	}
-	close(s.Ready)
 	errc := make(chan error, len(s.servers))
 	for i, hs := range s.servers {
 		go func(hs *http.Server, ln net.Listener) {
