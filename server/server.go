@@ -42,7 +42,7 @@ type Server struct {
 	mu        sync.Mutex
 	servers   []*http.Server
 	listeners []net.Listener
-	}
+}
 
 // New opens everything the configuration names. Any failure is a start-up
 // error: keyward never starts half-configured.
