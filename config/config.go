@@ -67,7 +67,8 @@ type TLSConfig struct {
 type ServerConfig struct {
 	MetricsListen   string `yaml:"metrics_listen"`
 	ShutdownTimeout string `yaml:"shutdown_timeout"`
-	Pprof           bool   `yaml:"pprof"` // serve /debug/pprof/ on the metrics listener (off by default)
+	Pprof           bool   `yaml:"pprof"`          // serve /debug/pprof/ on the metrics listener (off by default)
+	ReadyzDetails   bool   `yaml:"readyz_details"` // /readyz shows each problem's error text (off by default: it needs no authentication)
 }
 
 // LogConfig selects the operator log format.

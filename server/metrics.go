@@ -1,23 +1,46 @@
 package server
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/pipeline"
 )
 
-// Metrics are keyward's Prometheus metrics, fed from audit records.
+// Metrics are keyward's Prometheus metrics, fed by the signing pipeline.
 type Metrics struct {
 	Registry        *prometheus.Registry
 	requests        *prometheus.CounterVec
 	latency         *prometheus.HistogramVec
 	backendLatency  *prometheus.HistogramVec
 	refusals        *prometheus.CounterVec
+	rejected        *prometheus.CounterVec
 	backendErrors   *prometheus.CounterVec
 	watermarkErrors prometheus.Counter
+
+	// Children resolved once per label set: a label lookup hashes every
+	// label value, on every request.
+	decisions sync.Map // decisionLabels → *decisionSeries
+}
+
+type decisionLabels struct {
+	chain pipeline.Chain
+	key   string
+	kind  string
+	class pipeline.Class
+	rule  pipeline.Rule
+}
+
+type decisionSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+	refusal  prometheus.Counter // nil unless the class is a refusal
+	backend  prometheus.Counter // nil unless a backend failed
+	store    bool               // the watermark store failed
 }
 
 // Version is set by the build (-ldflags "-X github.com/keyward/keyward/server.Version=…").
@@ -29,7 +52,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "keyward_sign_requests_total", Help: "Signing requests by chain, key, kind and outcome (signed, refused, error).",
+			Name: "keyward_sign_requests_total", Help: "Signing requests by chain, key, kind and outcome (signed, refused, error); key is empty for requests refused before their key and caller were known.",
 		}, []string{"chain", "key", "kind", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "keyward_request_duration_seconds", Help: "Time from request arrival to decision.",
@@ -40,8 +63,11 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5},
 		}, []string{"backend"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "keyward_refusals_total", Help: "Refused requests by the rule that refused them (watermark, tezos.allow, ethereum.to, ...).",
+			Name: "keyward_refusals_total", Help: "Refused requests by the rule that refused them (watermark, tezos.allow, ethereum.to, tezos.authorized_keys, ...).",
 		}, []string{"chain", "rule"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keyward_rejected_requests_total", Help: "Requests refused before their key and caller were known (malformed, too_large, unauthenticated, refused, unknown_key), by rule; summarized in the audit log, not one line each.",
+		}, []string{"chain", "class", "rule"}),
 		backendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keyward_backend_errors_total", Help: "Errors from key backends.",
 		}, []string{"chain", "key"}),
@@ -51,33 +77,75 @@ func NewMetrics() *Metrics {
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keyward_build_info", Help: "Build information."}, []string{"version"})
 	build.WithLabelValues(Version).Set(1)
-	reg.MustRegister(m.requests, m.latency, m.backendLatency, m.refusals, m.backendErrors, m.watermarkErrors, build,
+	reg.MustRegister(m.requests, m.latency, m.backendLatency, m.refusals, m.rejected, m.backendErrors, m.watermarkErrors, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// Observe counts one decision.
-func (m *Metrics) Observe(rec *audit.Record, start time.Time) {
-	if m == nil {
-		return
+var _ pipeline.Observer = (*Metrics)(nil)
+
+func (m *Metrics) series(l decisionLabels) *decisionSeries {
+	if s, ok := m.decisions.Load(l); ok {
+		return s.(*decisionSeries)
 	}
-	kind := rec.Kind
+	chain, outcome := l.chain.String(), l.class.AuditOutcome()
+	kind := l.kind
 	if kind == "" {
 		kind = "unknown"
 	}
-	m.requests.WithLabelValues(rec.Chain, rec.Key, kind, rec.Outcome).Inc()
-	m.latency.WithLabelValues(rec.Chain, rec.Outcome).Observe(time.Since(start).Seconds())
-	switch rec.Outcome {
-	case audit.Refused:
-		m.refusals.WithLabelValues(rec.Chain, rec.Rule).Inc()
-	case audit.Failed:
-		switch rec.Rule {
-		case "backend":
-			m.backendErrors.WithLabelValues(rec.Chain, rec.Key).Inc()
-		case "watermark":
-			m.watermarkErrors.Inc()
+	s := &decisionSeries{
+		requests: m.requests.WithLabelValues(chain, l.key, kind, outcome),
+		latency:  m.latency.WithLabelValues(chain, outcome),
+	}
+	switch l.class {
+	case pipeline.Refused, pipeline.Conflict, pipeline.Unauthenticated, pipeline.UnknownKey:
+		s.refusal = m.refusals.WithLabelValues(chain, string(l.rule))
+	case pipeline.Unavailable, pipeline.BackendFailed:
+		switch l.rule {
+		case pipeline.RuleBackend:
+			s.backend = m.backendErrors.WithLabelValues(chain, l.key)
+		case pipeline.RuleWatermark:
+			s.store = true
 		}
 	}
+	v, _ := m.decisions.LoadOrStore(l, s)
+	return v.(*decisionSeries)
+}
+
+// Decision counts one decision about an identified key.
+func (m *Metrics) Decision(chain pipeline.Chain, key *keyring.Key, kind string, class pipeline.Class, rule pipeline.Rule, elapsed time.Duration) {
+	if m == nil {
+		return
+	}
+	name := ""
+	if key != nil {
+		name = key.Name
+	}
+	s := m.series(decisionLabels{chain: chain, key: name, kind: kind, class: class, rule: rule})
+	s.requests.Inc()
+	s.latency.Observe(elapsed.Seconds())
+	if s.refusal != nil {
+		s.refusal.Inc()
+	}
+	if s.backend != nil {
+		s.backend.Inc()
+	}
+	if s.store {
+		m.watermarkErrors.Inc()
+	}
+}
+
+// Rejected counts one request refused before its key and caller were known.
+func (m *Metrics) Rejected(chain pipeline.Chain, class pipeline.Class, rule pipeline.Rule) {
+	if m == nil {
+		return
+	}
+	s := m.series(decisionLabels{chain: chain, class: class, rule: rule, kind: "unknown"})
+	s.requests.Inc()
+	if s.refusal != nil {
+		s.refusal.Inc()
+	}
+	m.rejected.WithLabelValues(chain.String(), class.String(), string(rule)).Inc()
 }
 
 // ObserveBackend records one backend signing latency.

@@ -21,23 +21,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/chains/ethereum/rpc"
 	"github.com/keyward/keyward/chains/tezos/remotesigner"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/pipeline"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/watermark"
 )
 
 // Server is a running keyward.
 type Server struct {
-	cfgPath string
-	log     *slog.Logger
-	metrics *Metrics
-	store   watermark.Store
-	audit   audit.Logger
-	keys    atomic.Pointer[keyring.Ring]
-	auth    atomic.Pointer[remotesigner.Authorizer]
-	cfg     atomic.Pointer[config.Config]
+	cfgPath  string
+	log      *slog.Logger
+	metrics  *Metrics
+	store    watermark.Store
+	audit    audit.Logger
+	pipeline *pipeline.Pipeline
+	keys     atomic.Pointer[keyring.Ring]
+	auth     atomic.Pointer[remotesigner.Authorizer]
+	cfg      atomic.Pointer[config.Config]
 
 	mu        sync.Mutex
 	servers   []*http.Server
@@ -63,6 +66,11 @@ func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logg
 	} else {
 		s.audit = audit.Discard{}
 	}
+	codes := remotesigner.Codes()
+	for c, f := range rpc.Codes() {
+		codes[c] = f
+	}
+	s.pipeline = pipeline.New(pipeline.Options{Store: s.store, Audit: s.audit, Log: log, Observer: s.metrics, Codes: codes})
 	ring, err := keyring.Open(ctx, cfg, s.openKey)
 	if err != nil {
 		s.Close()
@@ -91,18 +99,6 @@ func (s *Server) openKey(ctx context.Context, ref string) (signer.Key, error) {
 
 // Ring returns the current key ring.
 func (s *Server) Ring() *keyring.Ring { return s.keys.Load() }
-
-// Audit returns the audit logger.
-func (s *Server) Audit() audit.Logger { return s.audit }
-
-// Log returns the operator logger.
-func (s *Server) Log() *slog.Logger { return s.log }
-
-// Metrics returns the metrics.
-func (s *Server) Metrics() *Metrics { return s.metrics }
-
-// Store returns the watermark store.
-func (s *Server) Store() watermark.Store { return s.store }
 
 // Reload re-reads the config file and swaps policies and authorized keys.
 // Key references must not change (a changed or added key needs a restart).
@@ -144,15 +140,13 @@ func (s *Server) Reload(ctx context.Context) error {
 	return nil
 }
 
-// TezosHandler builds the Tezos remote-signer handler.
-func (s *Server) TezosHandler() http.Handler {
+// tezosHandler builds the Tezos remote-signer handler.
+func (s *Server) tezosHandler() http.Handler {
 	return remotesigner.New(remotesigner.Options{
 		Ring:           s.Ring,
 		Auth:           func() *remotesigner.Authorizer { return s.auth.Load() },
-		Store:          s.store,
-		Audit:          s.audit,
+		Pipeline:       s.pipeline,
 		Log:            s.log,
-		Observe:        s.metrics.Observe,
 		ClientIdentity: CertSubject,
 		AllowedOrigins: func() []string { return s.cfg.Load().Tezos.AllowedOrigins },
 	})
@@ -177,7 +171,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	var list []srv
 	if !cfg.Tezos.Disabled {
-		list = append(list, srv{"tezos", cfg.Tezos.Listen, s.TezosHandler(), cfg.Tezos.TLS})
+		list = append(list, srv{"tezos", cfg.Tezos.Listen, s.tezosHandler(), cfg.Tezos.TLS})
 	}
 	if cfg.Ethereum.Listen != "" {
 		h, err := s.ethereumHandler(cfg)
@@ -271,6 +265,9 @@ func (s *Server) Close() {
 	if r := s.keys.Load(); r != nil {
 		r.Close()
 	}
+	if s.pipeline != nil {
+		s.pipeline.Close() // writes the pending summaries
+	}
 	if s.store != nil {
 		s.store.Close()
 	}
@@ -328,16 +325,27 @@ func (s *Server) opsHandler() http.Handler {
 }
 
 // Readiness lists what keeps keyward from signing: unreachable keys, an
-// unwritable watermark store.
+// unwritable watermark store. Without server.readyz_details the list names
+// only what is not ready: /readyz needs no authentication, and backend
+// errors can name tokens, hosts and objects.
 func (s *Server) Readiness(ctx context.Context) []string {
+	details := s.cfg.Load().Server.ReadyzDetails
 	var problems []string
+	say := func(what string, err error) {
+		if details {
+			problems = append(problems, what+": "+err.Error())
+		} else {
+			problems = append(problems, what+": not ready")
+		}
+		s.log.Warn("not ready", "what", what, "err", err)
+	}
 	if err := s.store.Ready(ctx); err != nil {
-		problems = append(problems, "watermark store: "+err.Error())
+		say("watermark store", err)
 	}
 	for _, k := range s.Ring().Keys() {
 		if rc, ok := k.Signer.(signer.ReadinessChecker); ok {
 			if err := rc.Ready(ctx); err != nil {
-				problems = append(problems, fmt.Sprintf("key %s (%s): %v", k.Name, k.Ref, err))
+				say(fmt.Sprintf("key %s (%s)", k.Name, k.Ref), err)
 			}
 		}
 	}

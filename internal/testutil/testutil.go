@@ -2,6 +2,9 @@
 package testutil
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -89,3 +92,27 @@ func FreePort(t testing.TB) int {
 
 // Addr returns "127.0.0.1:<free port>".
 func Addr(t testing.TB) string { return "127.0.0.1:" + strconv.Itoa(FreePort(t)) }
+
+// TinyTmpfs mounts a tmpfs of the given size (e.g. "16k") in a temporary
+// directory and unmounts it when the test ends: a disk that fills up.
+// Root on Linux only; a skip elsewhere, and a failure under CI=true.
+func TinyTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		Need(t, "root on Linux (to mount a tiny tmpfs)", errors.New("not root on Linux"))
+	}
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
+		Need(t, "mount -t tmpfs", fmt.Errorf("%w: %s", err, bytes.TrimSpace(out)))
+	}
+	// Registered after TempDir's cleanup, so it runs before it.
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", mnt, err, out)
+		}
+	})
+	return mnt
+}

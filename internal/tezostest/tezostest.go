@@ -16,16 +16,88 @@ import (
 	"github.com/keyward/keyward/signer"
 )
 
-// Attestation is a 0x13 attestation request on mainnet's chain id at
-// (level, round); slot varies the payload at a fixed level.
-func Attestation(level, round int32, slot uint16) []byte {
-	b := []byte{0x13, 0x7a, 0x06, 0xa7, 0x70}
+// MainnetChainID is the chain id bytes of mainnet (NetXdQprcVkpaWU).
+var MainnetChainID = []byte{0x7a, 0x06, 0xa7, 0x70}
+
+// Consensus is a 0x12 preattestation or 0x13 attestation request (Tallinn
+// tags 20/21, with a slot) on mainnet at (level, round); slot varies the
+// payload at a fixed level.
+func Consensus(magic byte, level, round int32, slot uint16) []byte {
+	tag := byte(20)
+	if magic == tezos.MagicAttestation {
+		tag = 21
+	}
+	b := append([]byte{magic}, MainnetChainID...)
 	b = append(b, bytes.Repeat([]byte{9}, 32)...) // branch
-	b = append(b, 21)                             // attestation
+	b = append(b, tag)
 	b = binary.BigEndian.AppendUint16(b, slot)
 	b = binary.BigEndian.AppendUint32(b, uint32(level))
 	b = binary.BigEndian.AppendUint32(b, uint32(round))
 	return append(b, bytes.Repeat([]byte{7}, 32)...) // block payload hash
+}
+
+// Attestation is Consensus(0x13, level, round, slot).
+func Attestation(level, round int32, slot uint16) []byte {
+	return Consensus(tezos.MagicAttestation, level, round, slot)
+}
+
+// Block is a 0x11 block header request on mainnet at level with the given
+// fitness round (the one watermarks use) and payload round; salt varies
+// the payload hash.
+func Block(level, fitnessRound, payloadRound int32, salt byte) []byte {
+	b := append([]byte{tezos.MagicBlock}, MainnetChainID...)
+	b = binary.BigEndian.AppendUint32(b, uint32(level))
+	b = append(b, 2)                              // proto
+	b = append(b, bytes.Repeat([]byte{1}, 32)...) // predecessor
+	b = binary.BigEndian.AppendUint64(b, 1700000000)
+	b = append(b, 4)                              // validation passes
+	b = append(b, bytes.Repeat([]byte{2}, 32)...) // operations hash
+	var fit []byte
+	elem := func(e []byte) { fit = binary.BigEndian.AppendUint32(fit, uint32(len(e))); fit = append(fit, e...) }
+	elem([]byte{2})
+	elem(binary.BigEndian.AppendUint32(nil, uint32(level)))
+	elem(nil)
+	elem(binary.BigEndian.AppendUint32(nil, 0xffffffff))
+	elem(binary.BigEndian.AppendUint32(nil, uint32(fitnessRound)))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(fit)))
+	b = append(b, fit...)
+	b = append(b, bytes.Repeat([]byte{3}, 32)...)    // context
+	b = append(b, bytes.Repeat([]byte{salt}, 32)...) // payload hash
+	b = binary.BigEndian.AppendUint32(b, uint32(payloadRound))
+	b = append(b, make([]byte, 8)...) // pow nonce
+	b = append(b, 0)                  // no seed nonce hash
+	b = append(b, 0)                  // votes
+	return b
+}
+
+// Transfer is a 0x03 request with one transaction of amount mutez, fee 1000
+// mutez, from pkh to itself.
+func Transfer(t testing.TB, pkh string, amount uint64) []byte {
+	t.Helper()
+	_, src, err := tezos.BinaryPKH(pkh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := append([]byte{tezos.MagicGeneric}, bytes.Repeat([]byte{5}, 32)...) // branch
+	b = append(b, 108)
+	b = append(b, src...)
+	b = append(b, 0xe8, 0x07, 0x01, 0xa0, 0x0b, 0x00) // fee 1000, counter 1, gas 1440, storage 0
+	b = binary.AppendUvarint(b, amount)
+	b = append(b, 0x00) // implicit destination
+	b = append(b, src...)
+	return append(b, 0x00) // no parameters
+}
+
+// MichelsonString packs a Michelson string as a 0x05 request.
+func MichelsonString(s string) []byte {
+	b := []byte{tezos.MagicMichelson, 0x01}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// HexBody is payload as a remote-signer request body: a JSON string of hex.
+func HexBody(payload []byte) []byte {
+	return []byte(`"` + hex.EncodeToString(payload) + `"`)
 }
 
 // TaquitoSigns has Taquito's RemoteSigner (test/taquito/sign.mjs) sign a

@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/chains/ethereum/rpc"
+	"github.com/keyward/keyward/pipeline"
 	"github.com/keyward/keyward/signer/local"
 )
 
@@ -63,7 +64,9 @@ func BenchmarkSignTransaction_1559(b *testing.B) {
 }
 
 func benchSignTx(b *testing.B, a audit.Logger) {
-	e := newEnv(b, func(o *rpc.Options) { o.Audit = a })
+	p := pipeline.New(pipeline.Options{Audit: a, Codes: rpc.Codes()})
+	defer p.Close()
+	e := newEnv(b, func(o *rpc.Options) { o.Pipeline = p })
 	from := e.addr["open"].Hex()
 	bodies := make([][]byte, 1024)
 	for i := range bodies {

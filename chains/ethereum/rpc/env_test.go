@@ -2,23 +2,24 @@ package rpc_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 
-	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/audit/audittest"
 	"github.com/keyward/keyward/chains/ethereum"
 	"github.com/keyward/keyward/chains/ethereum/rpc"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/pipeline"
+	"github.com/keyward/keyward/pipeline/pipelinetest"
 	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/signer/local"
@@ -94,54 +95,30 @@ func newRing(t testing.TB, keys []testKey) (*keyring.Ring, map[string]common.Add
 	return r, addrs
 }
 
-// memAudit keeps records in memory; with fail set, Log fails.
-type memAudit struct {
-	mu   sync.Mutex
-	recs []audit.Record
-	fail bool
-}
-
-func (m *memAudit) Log(_ context.Context, r *audit.Record) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail {
-		return audit.ErrUnavailable
-	}
-	m.recs = append(m.recs, *r)
-	return nil
-}
-
-func (m *memAudit) Close() error { return nil }
-
-func (m *memAudit) last(t testing.TB) audit.Record {
-	t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.recs) == 0 {
-		t.Fatal("no audit record")
-	}
-	return m.recs[len(m.recs)-1]
-}
-
-func (m *memAudit) count() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.recs)
-}
-
 type env struct {
 	h     *rpc.Handler
 	srv   *httptest.Server
-	audit *memAudit
+	audit *audittest.Memory
+	obs   *pipelinetest.Recorder
 	addr  map[string]common.Address
 	rpc   *gethrpc.Client
 }
 
+// newEnv serves the default keys with chain id 1337.
 func newEnv(t testing.TB, mod ...func(*rpc.Options)) *env {
 	t.Helper()
-	ring, addrs := newRing(t, defaultKeys)
-	a := &memAudit{}
-	opts := rpc.Options{Ring: func() *keyring.Ring { return ring }, Audit: a, ChainID: 1337, MaxBatch: 10, MaxBodyBytes: 1 << 20}
+	return newEnvKeys(t, defaultKeys, append([]func(*rpc.Options){func(o *rpc.Options) { o.ChainID = 1337 }}, mod...)...)
+}
+
+// newEnvKeys serves keys through a pipeline that records its audit lines
+// and decisions, with no configured chain id.
+func newEnvKeys(t testing.TB, keys []testKey, mod ...func(*rpc.Options)) *env {
+	t.Helper()
+	ring, addrs := newRing(t, keys)
+	e := &env{audit: &audittest.Memory{}, obs: &pipelinetest.Recorder{}, addr: addrs}
+	p := pipeline.New(pipeline.Options{Audit: e.audit, Observer: e.obs, Codes: rpc.Codes(), SummaryInterval: time.Hour})
+	t.Cleanup(p.Close)
+	opts := rpc.Options{Ring: func() *keyring.Ring { return ring }, Pipeline: p, MaxBatch: 10, MaxBodyBytes: 1 << 20}
 	for _, m := range mod {
 		m(&opts)
 	}
@@ -149,9 +126,11 @@ func newEnv(t testing.TB, mod ...func(*rpc.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &env{h: h, srv: srv, audit: a, addr: addrs, rpc: dial(t, srv.URL)}
+	e.h = h
+	e.srv = httptest.NewServer(h)
+	t.Cleanup(e.srv.Close)
+	e.rpc = dial(t, e.srv.URL)
+	return e
 }
 
 // newServer serves h on loopback and returns its URL.

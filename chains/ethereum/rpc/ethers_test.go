@@ -20,9 +20,11 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/node"
 
+	"github.com/keyward/keyward/audit/audittest"
 	"github.com/keyward/keyward/chains/ethereum/rpc"
 	"github.com/keyward/keyward/internal/testutil"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/pipeline"
 	"github.com/keyward/keyward/policy"
 )
 
@@ -120,8 +122,10 @@ func TestProxy_EthersSendTransactionMinedAndForbiddenNeverReachesNode(t *testing
 	from := addrs["bot"]
 	nodeURL, client := startNode(t, from)
 
-	a := &memAudit{}
-	h, err := rpc.NewHandler(rpc.Options{Ring: func() *keyring.Ring { return ring }, Audit: a, Upstream: nodeURL})
+	a := &audittest.Memory{}
+	p := pipeline.New(pipeline.Options{Audit: a, Codes: rpc.Codes()})
+	t.Cleanup(p.Close)
+	h, err := rpc.NewHandler(rpc.Options{Ring: func() *keyring.Ring { return ring }, Pipeline: p, Upstream: nodeURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +155,7 @@ func TestProxy_EthersSendTransactionMinedAndForbiddenNeverReachesNode(t *testing
 	if c, _ := res["refusedCode"].(float64); int(c) != rpc.CodeRefused {
 		t.Fatalf("ethers saw error code %v, want %d", res["refusedCode"], rpc.CodeRefused)
 	}
-	if rec := e.audit.last(t); rec.Outcome != "refused" || rec.Rule != "ethereum.to" || rec.Method != "eth_sendTransaction" {
+	if rec := e.audit.Last(t); rec.Outcome != "refused" || rec.Rule != "ethereum.to" || rec.Method != "eth_sendTransaction" {
 		t.Fatalf("audit record %+v", rec)
 	}
 	if n, err := client.PendingNonceAt(ctx, from); err != nil || n != 1 {

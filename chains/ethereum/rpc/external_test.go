@@ -101,7 +101,7 @@ func TestExternalSigner_SignTxEveryTypeRecoversToKey(t *testing.T) {
 			if types.LatestSignerForChainID(chainID).Hash(signed) != types.LatestSignerForChainID(chainID).Hash(unsigned) {
 				t.Fatal("keyward signed a different transaction than asked")
 			}
-			if rec := e.audit.last(t); rec.Outcome != "signed" || rec.Key != "open" || rec.Method != "account_signTransaction" {
+			if rec := e.audit.Last(t); rec.Outcome != "signed" || rec.Key != "open" || rec.Method != "account_signTransaction" {
 				t.Fatalf("audit record %+v", rec)
 			}
 		})
@@ -148,7 +148,7 @@ func TestExternalSigner_SignDataCliqueHeader(t *testing.T) {
 	if signerAddr != from {
 		t.Fatalf("seal recovers to %s, want %s", signerAddr.Hex(), from.Hex())
 	}
-	if rec := e.audit.last(t); rec.Kind != "clique_header" || rec.Outcome != "signed" {
+	if rec := e.audit.Last(t); rec.Kind != "clique_header" || rec.Outcome != "signed" {
 		t.Fatalf("audit record %+v", rec)
 	}
 }
@@ -161,7 +161,7 @@ func TestExternalSigner_RefusalNamesTheRule(t *testing.T) {
 	if _, err := s.SignTx(accounts.Account{Address: from}, tx, big.NewInt(1)); code(err) != -32003 {
 		t.Fatalf("err %v (code %d), want a -32003 refusal", err, code(err))
 	}
-	if rec := e.audit.last(t); rec.Outcome != "refused" || rec.Rule != "ethereum.to" {
+	if rec := e.audit.Last(t); rec.Outcome != "refused" || rec.Rule != "ethereum.to" {
 		t.Fatalf("audit record %+v", rec)
 	}
 }

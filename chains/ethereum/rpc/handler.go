@@ -13,10 +13,10 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
-	"sync"
+	"time"
 
-	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/pipeline"
 )
 
 // Defaults for Options.
@@ -29,10 +29,9 @@ const (
 type Options struct {
 	// Ring returns the current key ring; it may change between calls (reload).
 	Ring func() *keyring.Ring
-	// Audit receives one record per signing decision. When Log fails, the
-	// signature is withheld and the client gets an error.
-	Audit audit.Logger
-	Log   *slog.Logger
+	// Pipeline makes every signing decision (policy, audit, metrics).
+	Pipeline *pipeline.Pipeline
+	Log      *slog.Logger
 	// ChainID answers eth_chainId when there is no upstream, and is the chain
 	// id of transactions that carry none (0: not configured).
 	ChainID uint64
@@ -41,9 +40,12 @@ type Options struct {
 	Upstream string
 	// TokensFile optionally names a bearer-token file (see LoadTokens); then
 	// every request needs "Authorization: Bearer <token>".
-	TokensFile   string
-	MaxBodyBytes int64 // 0: DefaultMaxBodyBytes
-	MaxBatch     int   // 0: DefaultMaxBatch
+	TokensFile string
+	// ClientIdentity, when set, returns an identity for the caller from the
+	// request (e.g. a TLS client certificate subject).
+	ClientIdentity func(r *http.Request) string
+	MaxBodyBytes   int64 // 0: DefaultMaxBodyBytes
+	MaxBatch       int   // 0: DefaultMaxBatch
 	// HTTPClient reaches the upstream; nil: a client with a 30 s timeout.
 	HTTPClient *http.Client
 }
@@ -76,7 +78,7 @@ type Handler struct {
 	chainID  *big.Int            // nil: not configured
 	upstream *upstream
 	methods  map[string]method
-	pubs     sync.Map // compressed public key -> uncompressed (65 bytes)
+	p        *pipeline.Pipeline
 }
 
 type method func(ctx context.Context, c *call) (any, error)
@@ -86,11 +88,11 @@ func NewHandler(opts Options) (*Handler, error) {
 	if opts.Ring == nil {
 		return nil, errors.New("ethereum rpc: Options.Ring is required")
 	}
-	if opts.Audit == nil {
-		opts.Audit = audit.Discard{}
-	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Pipeline == nil {
+		opts.Pipeline = pipeline.New(pipeline.Options{Log: opts.Log, Codes: Codes()})
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -98,7 +100,7 @@ func NewHandler(opts Options) (*Handler, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
 	}
-	h := &Handler{opts: opts, log: opts.Log}
+	h := &Handler{opts: opts, log: opts.Log, p: opts.Pipeline}
 	if opts.ChainID != 0 {
 		h.chainID = new(big.Int).SetUint64(opts.ChainID)
 	}
@@ -132,10 +134,10 @@ func NewHandler(opts Options) (*Handler, error) {
 		"eth_signAuthorization":   h.ethSignAuthorization,
 		"eth_sendTransaction":     h.ethSendTransaction,
 		"account_version":         func(context.Context, *call) (any, error) { return ExternalAPIVersion, nil },
-		"account_list":            h.accountList,
+		"account_list":            h.ethAccounts,
 		"account_signTransaction": h.accountSignTransaction,
 		"account_signData":        h.accountSignData,
-		"account_signTypedData":   h.accountSignTypedData,
+		"account_signTypedData":   h.ethSignTypedData,
 	}
 	return h, nil
 }
@@ -183,8 +185,8 @@ type call struct {
 	method string
 	params []json.RawMessage
 	raw    json.RawMessage // params as sent, for forwarding
-	client string          // remote address
-	auth   string          // token client name
+	caller pipeline.Caller
+	start  time.Time
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -203,35 +205,41 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	start := time.Now()
+	caller := pipeline.Caller{Addr: r.RemoteAddr}
+	if h.opts.ClientIdentity != nil {
+		if id := h.opts.ClientIdentity(r); id != "" {
+			caller.IDs = append(caller.IDs, id)
+		}
+	}
 	if _, browser := r.Header["Origin"]; browser && h.tokens == nil {
 		// Without tokens anyone who reaches the port is trusted; a web page
 		// the operator visits reaches it too (a no-preflight text/plain POST,
 		// or DNS rebinding to read the answer). Browsers send Origin on every
-		// POST; keyward's clients never do.
-		writeJSON(w, http.StatusForbidden, response{JSONRPC: "2.0", ID: json.RawMessage("null"),
-			Error: &Error{Code: CodeUnauthorized, Message: "browser requests (Origin header) are refused without bearer tokens"}})
+		// POST, empty or not; keyward's clients never do.
+		h.refuseHTTP(w, http.StatusForbidden, caller, pipeline.Fail(pipeline.Refused, RuleOrigin, "browser requests (Origin header) are refused without bearer tokens"))
 		return
 	}
 	authName, ok := h.authenticate(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
-		writeJSON(w, http.StatusUnauthorized, response{JSONRPC: "2.0", ID: json.RawMessage("null"),
-			Error: &Error{Code: CodeUnauthorized, Message: "missing or invalid bearer token"}})
+		h.refuseHTTP(w, http.StatusUnauthorized, caller, pipeline.Fail(pipeline.Unauthenticated, RuleTokens, "missing or invalid bearer token"))
 		return
+	}
+	if authName != "" {
+		caller.IDs = append(caller.IDs, authName)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, response{JSONRPC: "2.0", ID: json.RawMessage("null"),
-				Error: &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("request body larger than %d bytes", h.opts.MaxBodyBytes)}})
+			h.refuseHTTP(w, http.StatusRequestEntityTooLarge, caller, pipeline.Fail(pipeline.TooLarge, pipeline.RuleRequest, "request body larger than %d bytes", h.opts.MaxBodyBytes))
 			return
 		}
-		writeJSON(w, http.StatusBadRequest, response{JSONRPC: "2.0", ID: json.RawMessage("null"),
-			Error: &Error{Code: CodeParse, Message: "cannot read request body"}})
+		h.refuseHTTP(w, http.StatusBadRequest, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "cannot read request body"))
 		return
 	}
-	out, status := h.serve(r.Context(), body, r.RemoteAddr, authName)
+	out, status := h.serve(r.Context(), body, caller, start)
 	if out == nil {
 		w.WriteHeader(http.StatusNoContent) // notifications only
 		return
@@ -241,23 +249,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve handles one body: a request or a batch. It returns nil when nothing
 // is to be answered (notifications).
-func (h *Handler) serve(ctx context.Context, body []byte, client, auth string) (any, int) {
+func (h *Handler) serve(ctx context.Context, body []byte, caller pipeline.Caller, start time.Time) (any, int) {
 	body = bytes.TrimSpace(body)
 	if len(body) > 0 && body[0] == '[' {
 		var batch []json.RawMessage
 		if err := json.Unmarshal(body, &batch); err != nil {
-			return response{JSONRPC: "2.0", ID: json.RawMessage("null"), Error: &Error{Code: CodeParse, Message: "parse error: " + err.Error()}}, http.StatusOK
+			return h.malformedBody(caller, CodeParse, "parse error: "+err.Error()), http.StatusOK
 		}
 		if len(batch) == 0 {
-			return response{JSONRPC: "2.0", ID: json.RawMessage("null"), Error: &Error{Code: CodeInvalidRequest, Message: "empty batch"}}, http.StatusOK
+			return h.malformedBody(caller, CodeInvalidRequest, "empty batch"), http.StatusOK
 		}
 		if len(batch) > h.opts.MaxBatch {
-			return response{JSONRPC: "2.0", ID: json.RawMessage("null"), Error: &Error{Code: CodeInvalidRequest,
-				Message: fmt.Sprintf("batch of %d requests is larger than the limit of %d", len(batch), h.opts.MaxBatch)}}, http.StatusOK
+			return h.malformedBody(caller, CodeInvalidRequest, fmt.Sprintf("batch of %d requests is larger than the limit of %d", len(batch), h.opts.MaxBatch)), http.StatusOK
 		}
 		out := make([]response, 0, len(batch))
 		for _, item := range batch {
-			if resp, answer := h.one(ctx, item, client, auth); answer {
+			if resp, answer := h.one(ctx, item, caller, start); answer {
 				out = append(out, resp)
 			}
 		}
@@ -266,7 +273,7 @@ func (h *Handler) serve(ctx context.Context, body []byte, client, auth string) (
 		}
 		return out, http.StatusOK
 	}
-	resp, answer := h.one(ctx, body, client, auth)
+	resp, answer := h.one(ctx, body, caller, start)
 	if !answer {
 		return nil, 0
 	}
@@ -274,7 +281,7 @@ func (h *Handler) serve(ctx context.Context, body []byte, client, auth string) (
 }
 
 // one serves a single request; answer is false for a notification.
-func (h *Handler) one(ctx context.Context, raw json.RawMessage, client, auth string) (resp response, answer bool) {
+func (h *Handler) one(ctx context.Context, raw json.RawMessage, caller pipeline.Caller, start time.Time) (resp response, answer bool) {
 	resp.JSONRPC = "2.0"
 	resp.ID = json.RawMessage("null")
 	var req request
@@ -285,6 +292,7 @@ func (h *Handler) one(ctx context.Context, raw json.RawMessage, client, auth str
 		} else {
 			resp.Error = &Error{Code: CodeInvalidRequest, Message: "invalid request: " + err.Error()}
 		}
+		h.p.Reject(pipeline.Ethereum, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "%s", resp.Error.Message))
 		return resp, true
 	}
 	notification := req.ID == nil
@@ -293,9 +301,10 @@ func (h *Handler) one(ctx context.Context, raw json.RawMessage, client, auth str
 	}
 	if req.JSONRPC != "2.0" || req.Method == "" {
 		resp.Error = &Error{Code: CodeInvalidRequest, Message: `invalid request: want "jsonrpc": "2.0" and a method`}
+		h.p.Reject(pipeline.Ethereum, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "%s", resp.Error.Message))
 		return resp, true
 	}
-	c := &call{method: req.Method, raw: req.Params, client: client, auth: auth}
+	c := &call{method: req.Method, raw: req.Params, caller: caller, start: start}
 	if p := bytes.TrimSpace(req.Params); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
 		if p[0] != '[' {
 			resp.Error = &Error{Code: CodeInvalidParams, Message: "invalid params: want a positional (array) params list"}
@@ -326,6 +335,19 @@ func (h *Handler) dispatch(ctx context.Context, c *call) (any, error) {
 		return h.upstream.forward(ctx, c.method, c.raw)
 	}
 	return nil, &Error{Code: CodeMethodNotFound, Message: fmt.Sprintf("the method %s does not exist/is not available", c.method)}
+}
+
+// malformedBody counts a body that is not a JSON-RPC request or batch and
+// builds its answer.
+func (h *Handler) malformedBody(caller pipeline.Caller, code int, msg string) response {
+	h.p.Reject(pipeline.Ethereum, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "%s", msg))
+	return response{JSONRPC: "2.0", ID: json.RawMessage("null"), Error: &Error{Code: code, Message: msg}}
+}
+
+// refuseHTTP answers a request refused before its body was read.
+func (h *Handler) refuseHTTP(w http.ResponseWriter, status int, caller pipeline.Caller, e *pipeline.Error) {
+	h.p.Reject(pipeline.Ethereum, caller, e)
+	writeJSON(w, status, response{JSONRPC: "2.0", ID: json.RawMessage("null"), Error: &Error{Code: Code(e.Class, e.Rule), Message: e.Msg}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

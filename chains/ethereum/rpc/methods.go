@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,20 +15,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
-	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/chains/ethereum"
-	"github.com/keyward/keyward/keyring"
-	"github.com/keyward/keyward/policy"
-	"github.com/keyward/keyward/signer"
-)
-
-// Errors the handler returns to clients (besides *ethereum.ParamError and
-// *policy.Refusal).
-var (
-	// ErrUnknownAccount is returned for an address keyward has no Ethereum key for.
-	ErrUnknownAccount = errors.New("unknown account")
-	// ErrAuditUnavailable means the decision could not be recorded; nothing was signed.
-	ErrAuditUnavailable = errors.New("audit log unavailable; nothing was signed")
+	"github.com/keyward/keyward/pipeline"
 )
 
 // Audit kinds.
@@ -66,93 +53,47 @@ func (c *call) hexBytes(i int, name string) ([]byte, error) {
 	return ethereum.HexBytes(fmt.Sprintf("params[%d] (%s)", i, name), raw)
 }
 
-func (h *Handler) newRecord(c *call, kind string) *audit.Record {
-	return &audit.Record{Chain: "ethereum", Client: c.client, Auth: c.auth, Method: c.method, Kind: kind}
+// invalid is a malformed parameter as a pipeline outcome.
+func invalid(err error) *pipeline.Error {
+	return pipeline.Wrap(pipeline.Malformed, pipeline.RuleRequest, err)
 }
 
-// key finds the Ethereum key for addr. Keys without an ethereum section are
-// not visible.
-func (h *Handler) key(addr common.Address, rec *audit.Record) (*keyring.Key, error) {
-	rec.Address = addr.Hex()
+// reject counts a request refused before its key was known.
+func (h *Handler) reject(c *call, e *pipeline.Error) error {
+	h.p.Reject(pipeline.Ethereum, c.caller, e)
+	return e
+}
+
+// identify finds the Ethereum key for addr and starts the pipeline request.
+// Keys without an ethereum section are not visible; an unknown address is
+// rejected as an unknown account.
+func (h *Handler) identify(c *call, addr common.Address, kind string) (*pipeline.Request, error) {
 	ring := h.opts.Ring()
-	if ring == nil {
-		return nil, ErrUnknownAccount
-	}
-	k, ok := ring.ByAddress(addr.Hex())
-	if !ok || k.Ethereum == nil {
-		return nil, ErrUnknownAccount
-	}
-	rec.Key = k.Name
-	return k, nil
-}
-
-func (h *Handler) pub65(k *keyring.Key) ([]byte, error) {
-	id := string(k.Pub.Bytes)
-	if v, ok := h.pubs.Load(id); ok {
-		return v.([]byte), nil
-	}
-	p, err := ethereum.UncompressedKey(k.Pub)
-	if err != nil {
-		return nil, err
-	}
-	h.pubs.Store(id, p)
-	return p, nil
-}
-
-// decide writes the audit record of a decision: signed when err is nil,
-// refused for a policy refusal, error otherwise. It is the one place where
-// Ethereum decisions are recorded. It returns err, or ErrAuditUnavailable
-// when a signing decision could not be recorded (the signature is then
-// withheld).
-func (h *Handler) decide(ctx context.Context, rec *audit.Record, err error) error {
-	var ref *policy.Refusal
-	switch {
-	case err == nil:
-		rec.Outcome = audit.Signed
-	case errors.As(err, &ref):
-		rec.Outcome = audit.Refused
-		rec.Rule = ref.Rule
-		rec.Reason = ref.Reason
-		rec.Status = CodeRefused
-	default:
-		rec.Outcome = audit.Failed
-		e := h.toError(nil, err)
-		rec.Status = e.Code
-		rec.Reason = e.Message
-	}
-	if lerr := h.opts.Audit.Log(context.WithoutCancel(ctx), rec); lerr != nil {
-		h.log.Error("ethereum: audit log write failed", "method", rec.Method, "key", rec.Key, "outcome", rec.Outcome, "err", lerr)
-		if err == nil {
-			return fmt.Errorf("%w: %v", ErrAuditUnavailable, lerr)
+	if ring != nil {
+		if k, ok := ring.ByAddress(addr.Hex()); ok && k.Ethereum != nil {
+			return &pipeline.Request{Chain: pipeline.Ethereum, Caller: c.caller, Key: k, Start: c.start,
+				Method: c.method, Address: addr.Hex(), Kind: kind}, nil
 		}
 	}
-	if err != nil {
-		h.log.Info("ethereum: not signed", "method", rec.Method, "key", rec.Key, "outcome", rec.Outcome, "rule", rec.Rule, "reason", rec.Reason)
-	}
-	return err
+	return nil, h.reject(c, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "unknown account"))
 }
 
-// sign runs the tail of the pipeline for an accepted or refused request:
-// policy verdict, sign the digest, audit. It returns r||s||v (v 0/1).
-func (h *Handler) sign(ctx context.Context, rec *audit.Record, k *keyring.Key, verdict error, digest []byte) ([]byte, error) {
-	if digest != nil {
-		rec.Digest = hex.EncodeToString(digest)
-	}
-	if verdict != nil {
-		return nil, h.decide(ctx, rec, verdict)
-	}
-	pub, err := h.pub65(k)
+// decline records a decision about an identified key that failed before signing.
+func (h *Handler) decline(ctx context.Context, req *pipeline.Request, e *pipeline.Error) error {
+	return h.p.Decline(ctx, req, e)
+}
+
+// sign runs the pipeline and returns r||s||v (v 0/1).
+func (h *Handler) sign(ctx context.Context, req *pipeline.Request) ([]byte, error) {
+	req.Recoverable = true
+	res, err := h.p.Sign(ctx, req)
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
-	}
-	sig, err := ethereum.Sign(ctx, k.Signer, pub, digest)
-	if err != nil {
-		return nil, h.decide(ctx, rec, err)
-	}
-	if err := h.decide(ctx, rec, nil); err != nil {
 		return nil, err
 	}
-	return sig, nil
+	out := make([]byte, 65)
+	copy(out, res.Sig)
+	out[64] = res.RecID
+	return out, nil
 }
 
 func (h *Handler) ethAccounts(_ context.Context, _ *call) (any, error) {
@@ -165,10 +106,6 @@ func (h *Handler) ethAccounts(_ context.Context, _ *call) (any, error) {
 		}
 	}
 	return out, nil
-}
-
-func (h *Handler) accountList(ctx context.Context, c *call) (any, error) {
-	return h.ethAccounts(ctx, c)
 }
 
 func (h *Handler) ethChainID(ctx context.Context, c *call) (any, error) {
@@ -184,34 +121,33 @@ func (h *Handler) ethChainID(ctx context.Context, c *call) (any, error) {
 // signMessage signs an EIP-191 personal message for eth_sign, personal_sign
 // and account_signData text/plain.
 func (h *Handler) signMessage(ctx context.Context, c *call, addr common.Address, msg []byte) ([]byte, error) {
-	rec := h.newRecord(c, KindMessage)
-	k, err := h.key(addr, rec)
+	req, err := h.identify(c, addr, KindMessage)
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, err
 	}
-	verdict := k.Ethereum.CheckMessage()
-	if k.AuditPayload {
-		rec.Payload = hex.EncodeToString(msg)
-	}
-	return h.sign(ctx, rec, k, verdict, ethereum.PersonalHash(msg))
+	k := req.Key
+	req.Payload = msg
+	req.Check = k.Ethereum.CheckMessage
+	req.Digest = ethereum.PersonalHash(msg)
+	return h.sign(ctx, req)
 }
 
 func (h *Handler) ethSign(ctx context.Context, c *call) (any, error) {
-	addr, msg, err := twoParams(c, 0, 1)
-	if err != nil {
-		return nil, h.decide(ctx, h.newRecord(c, KindMessage), err)
-	}
-	sig, err := h.signMessage(ctx, c, addr, msg)
-	if err != nil {
-		return nil, err
-	}
-	return hexutil.Bytes(ethereum.EthV(sig)), nil
+	return h.personal(ctx, c, 0, 1)
 }
 
 func (h *Handler) personalSign(ctx context.Context, c *call) (any, error) {
-	addr, msg, err := twoParams(c, 1, 0)
+	return h.personal(ctx, c, 1, 0)
+}
+
+func (h *Handler) personal(ctx context.Context, c *call, addrAt, dataAt int) (any, error) {
+	addr, err := c.address(addrAt, "address")
 	if err != nil {
-		return nil, h.decide(ctx, h.newRecord(c, KindMessage), err)
+		return nil, h.reject(c, invalid(err))
+	}
+	msg, err := c.hexBytes(dataAt, "data")
+	if err != nil {
+		return nil, h.reject(c, invalid(err))
 	}
 	sig, err := h.signMessage(ctx, c, addr, msg)
 	if err != nil {
@@ -220,19 +156,7 @@ func (h *Handler) personalSign(ctx context.Context, c *call) (any, error) {
 	return hexutil.Bytes(ethereum.EthV(sig)), nil
 }
 
-func twoParams(c *call, addrAt, dataAt int) (common.Address, []byte, error) {
-	addr, err := c.address(addrAt, "address")
-	if err != nil {
-		return common.Address{}, nil, err
-	}
-	msg, err := c.hexBytes(dataAt, "data")
-	if err != nil {
-		return common.Address{}, nil, err
-	}
-	return addr, msg, nil
-}
-
-// signedTx is a signed transaction and the chain id it was signed for.
+// signedTx is a signed transaction.
 type signedTx struct {
 	tx  *types.Transaction
 	raw []byte
@@ -241,51 +165,51 @@ type signedTx struct {
 // signTx runs the pipeline for transaction arguments. fill, when set, fills
 // missing fields from the node after a first policy check.
 func (h *Handler) signTx(ctx context.Context, c *call, fill func(context.Context, *ethereum.TxArgs) error) (*signedTx, error) {
-	rec := h.newRecord(c, KindTransaction)
 	raw, err := c.param(0, "transaction")
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, h.reject(c, invalid(err))
 	}
 	args, err := ethereum.ParseTxArgs("params[0]", raw)
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, h.reject(c, invalid(err))
 	}
 	if args.From == nil {
-		return nil, h.decide(ctx, rec, &ethereum.ParamError{Field: "params[0].from", Reason: "missing"})
+		return nil, h.reject(c, invalid(&ethereum.ParamError{Field: "params[0].from", Reason: "missing"}))
 	}
-	k, err := h.key(*args.From, rec)
+	req, err := h.identify(c, *args.From, KindTransaction)
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, err
 	}
+	k := req.Key
 	if args.To != nil {
-		rec.To = args.To.Hex()
+		req.To = args.To.Hex()
 	}
 	if args.Value != nil {
-		rec.Value = args.Value.String()
+		req.Value = args.Value.String()
 	}
 	if fill != nil {
 		// Refuse what the policy forbids before the node hears of it.
 		if err := k.Ethereum.CheckCall(args.To, args.Value, args.Data); err != nil {
-			return nil, h.decide(ctx, rec, err)
+			return nil, h.decline(ctx, req, pipeline.PolicyError(err))
 		}
 		if err := fill(ctx, args); err != nil {
-			return nil, h.decide(ctx, rec, err)
+			return nil, h.declineUpstream(ctx, req, err)
 		}
 	}
 	tx, chainID, err := args.Transaction(h.chainID)
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, h.decline(ctx, req, invalid(err))
 	}
-	rec.ChainID = chainID.String()
-	rec.Value = tx.Value().String()
-	verdict := k.Ethereum.CheckTx(tx, chainID)
-	digest := ethereum.TxDigest(tx, chainID)
+	req.ChainID = chainID.String()
+	req.Value = tx.Value().String()
+	req.Check = func() error { return k.Ethereum.CheckTx(tx, chainID) }
+	req.Digest = ethereum.TxDigest(tx, chainID)
 	if k.AuditPayload {
 		if b, err := tx.MarshalBinary(); err == nil {
-			rec.Payload = hex.EncodeToString(b)
+			req.Payload = b
 		}
 	}
-	sig, err := h.sign(ctx, rec, k, verdict, digest)
+	sig, err := h.sign(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -298,6 +222,21 @@ func (h *Handler) signTx(ctx context.Context, c *call, fill func(context.Context
 		return nil, fmt.Errorf("ethereum: encode signed transaction: %w", err)
 	}
 	return &signedTx{tx: signed, raw: bin}, nil
+}
+
+// declineUpstream records a transaction the node could not fill. The
+// client gets the node's own error when it sent one.
+func (h *Handler) declineUpstream(ctx context.Context, req *pipeline.Request, err error) error {
+	var pe *ethereum.ParamError
+	var node *Error
+	switch {
+	case errors.As(err, &pe):
+		return h.decline(ctx, req, invalid(err))
+	case errors.As(err, &node):
+		_ = h.decline(ctx, req, &pipeline.Error{Class: pipeline.Unavailable, Rule: pipeline.RuleUpstream, Msg: "the node refused to fill the transaction: " + node.Message, Err: err})
+		return node
+	}
+	return h.decline(ctx, req, &pipeline.Error{Class: pipeline.Unavailable, Rule: pipeline.RuleUpstream, Msg: "upstream node unavailable: nothing signed", Err: err})
 }
 
 func (h *Handler) ethSignTransaction(ctx context.Context, c *call) (any, error) {
@@ -322,84 +261,81 @@ func (h *Handler) accountSignTransaction(ctx context.Context, c *call) (any, err
 	return signTransactionResult{Raw: s.raw, Tx: s.tx}, nil
 }
 
-// signTypedData runs the pipeline for EIP-712 typed data.
-func (h *Handler) signTypedData(ctx context.Context, c *call, rec *audit.Record, addr common.Address, field string, td *apitypes.TypedData) ([]byte, error) {
-	k, err := h.key(addr, rec)
+// signTypedData runs the pipeline for EIP-712 typed data. The digest is
+// computed only once the policy allowed the domain.
+func (h *Handler) signTypedData(ctx context.Context, c *call, addr common.Address, field string, td *apitypes.TypedData) ([]byte, error) {
+	req, err := h.identify(c, addr, KindTypedData)
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, err
 	}
+	k := req.Key
 	if td.Domain.ChainId != nil {
-		rec.ChainID = (*big.Int)(td.Domain.ChainId).String()
+		req.ChainID = (*big.Int)(td.Domain.ChainId).String()
 	}
-	rec.To = td.Domain.VerifyingContract
-	verdict := k.Ethereum.CheckTypedData(td.Domain)
-	var digest []byte
-	if verdict == nil {
-		if digest, err = ethereum.TypedDataHash(field, td); err != nil {
-			return nil, h.decide(ctx, rec, err)
+	req.To = td.Domain.VerifyingContract
+	req.Check = func() error { return k.Ethereum.CheckTypedData(td.Domain) }
+	req.Hash = func() ([]byte, error) {
+		d, err := ethereum.TypedDataHash(field, td)
+		if err != nil {
+			return nil, invalid(err)
 		}
+		return d, nil
 	}
 	if k.AuditPayload {
 		if b, err := json.Marshal(td); err == nil {
-			rec.Payload = hex.EncodeToString(b)
+			req.Payload = b
 		}
 	}
-	return h.sign(ctx, rec, k, verdict, digest)
+	return h.sign(ctx, req)
 }
 
 func (h *Handler) ethSignTypedData(ctx context.Context, c *call) (any, error) {
-	rec := h.newRecord(c, KindTypedData)
 	addr, err := c.address(0, "address")
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, h.reject(c, invalid(err))
 	}
 	raw, err := c.param(1, "typedData")
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, h.reject(c, invalid(err))
 	}
 	td, err := ethereum.ParseTypedData("params[1] (typedData)", raw)
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, h.reject(c, invalid(err))
 	}
-	sig, err := h.signTypedData(ctx, c, rec, addr, "params[1] (typedData)", td)
+	sig, err := h.signTypedData(ctx, c, addr, "params[1] (typedData)", td)
 	if err != nil {
 		return nil, err
 	}
 	return hexutil.Bytes(ethereum.EthV(sig)), nil
 }
 
-func (h *Handler) accountSignTypedData(ctx context.Context, c *call) (any, error) {
-	return h.ethSignTypedData(ctx, c)
-}
-
 func (h *Handler) accountSignData(ctx context.Context, c *call) (any, error) {
-	rec := h.newRecord(c, "")
 	raw, err := c.param(0, "contentType")
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, h.reject(c, invalid(err))
 	}
 	var ct string
 	if err := json.Unmarshal(raw, &ct); err != nil {
-		return nil, h.decide(ctx, rec, &ethereum.ParamError{Field: "params[0] (contentType)", Reason: "want a string"})
+		return nil, h.reject(c, invalid(&ethereum.ParamError{Field: "params[0] (contentType)", Reason: "want a string"}))
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return nil, h.decide(ctx, rec, &ethereum.ParamError{Field: "params[0] (contentType)", Reason: "not a media type"})
+		return nil, h.reject(c, invalid(&ethereum.ParamError{Field: "params[0] (contentType)", Reason: "not a media type"}))
 	}
 	addr, err := c.address(1, "address")
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, h.reject(c, invalid(err))
 	}
 	data, err := c.param(2, "data")
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, h.reject(c, invalid(err))
 	}
 	const field = "params[2] (data)"
 	switch mt {
 	case accounts.MimetypeTextPlain:
 		msg, err := ethereum.HexBytes(field, data)
 		if err != nil {
-			return nil, h.decide(ctx, h.newRecord(c, KindMessage), err)
+			return nil, h.reject(c, invalid(err))
 		}
 		sig, err := h.signMessage(ctx, c, addr, msg)
 		if err != nil {
@@ -407,73 +343,74 @@ func (h *Handler) accountSignData(ctx context.Context, c *call) (any, error) {
 		}
 		return hexutil.Bytes(ethereum.EthV(sig)), nil
 	case accounts.MimetypeClique:
-		rec.Kind = KindCliqueHeader
 		hdr, err := ethereum.HexBytes(field, data)
 		if err != nil {
-			return nil, h.decide(ctx, rec, err)
+			return nil, h.reject(c, invalid(err))
 		}
-		k, err := h.key(addr, rec)
+		req, err := h.identify(c, addr, KindCliqueHeader)
 		if err != nil {
-			return nil, h.decide(ctx, rec, err)
+			return nil, err
 		}
-		verdict := k.Ethereum.CheckCliqueHeader()
-		var digest []byte
-		if verdict == nil {
-			if digest, err = ethereum.CliqueHeaderHash(field, hdr); err != nil {
-				return nil, h.decide(ctx, rec, err)
+		req.Check = req.Key.Ethereum.CheckCliqueHeader
+		req.Hash = func() ([]byte, error) {
+			d, err := ethereum.CliqueHeaderHash(field, hdr)
+			if err != nil {
+				return nil, invalid(err)
 			}
+			return d, nil
 		}
-		sig, err := h.sign(ctx, rec, k, verdict, digest)
+		sig, err := h.sign(ctx, req)
 		if err != nil {
 			return nil, err
 		}
 		return hexutil.Bytes(sig), nil // clique wants v 0/1
 	case accounts.MimetypeTypedData:
-		rec.Kind = KindTypedData
 		// The typed data as an object, a JSON string, or hex of the JSON.
 		if s := strings.TrimSpace(string(data)); strings.HasPrefix(s, `"0x`) {
 			b, err := ethereum.HexBytes(field, data)
 			if err != nil {
-				return nil, h.decide(ctx, rec, err)
+				return nil, h.reject(c, invalid(err))
 			}
 			data = b
 		}
 		td, err := ethereum.ParseTypedData(field, data)
 		if err != nil {
-			return nil, h.decide(ctx, rec, err)
+			return nil, h.reject(c, invalid(err))
 		}
-		sig, err := h.signTypedData(ctx, c, rec, addr, field, td)
+		sig, err := h.signTypedData(ctx, c, addr, field, td)
 		if err != nil {
 			return nil, err
 		}
 		return hexutil.Bytes(ethereum.EthV(sig)), nil
 	}
-	return nil, h.decide(ctx, rec, &ethereum.ParamError{Field: "params[0] (contentType)",
-		Reason: fmt.Sprintf("unsupported content type %q (text/plain, application/x-clique-header, data/typed)", truncate(ct))})
+	return nil, h.reject(c, invalid(&ethereum.ParamError{Field: "params[0] (contentType)",
+		Reason: fmt.Sprintf("unsupported content type %q (text/plain, application/x-clique-header, data/typed)", truncate(ct))}))
 }
 
 func (h *Handler) ethSignAuthorization(ctx context.Context, c *call) (any, error) {
-	rec := h.newRecord(c, KindAuthorization)
 	addr, err := c.address(0, "address")
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, h.reject(c, invalid(err))
 	}
 	raw, err := c.param(1, "authorization")
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, h.reject(c, invalid(err))
 	}
 	args, err := ethereum.ParseAuthorization("params[1]", raw)
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, h.reject(c, invalid(err))
 	}
-	k, err := h.key(addr, rec)
+	req, err := h.identify(c, addr, KindAuthorization)
 	if err != nil {
-		return nil, h.decide(ctx, rec, err)
+		return nil, err
 	}
+	k := req.Key
 	auth := args.Unsigned()
-	rec.ChainID = auth.ChainID.Dec()
-	rec.To = auth.Address.Hex()
-	sig, err := h.sign(ctx, rec, k, k.Ethereum.CheckAuthorization(&auth), ethereum.AuthorizationHash(auth))
+	req.ChainID = auth.ChainID.Dec()
+	req.To = auth.Address.Hex()
+	req.Check = func() error { return k.Ethereum.CheckAuthorization(&auth) }
+	req.Digest = ethereum.AuthorizationHash(auth)
+	sig, err := h.sign(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -487,34 +424,54 @@ func truncate(s string) string {
 	return s
 }
 
+// Code is the JSON-RPC error code of an outcome (0 for a signature).
+func Code(c pipeline.Class, r pipeline.Rule) int {
+	switch c {
+	case pipeline.Signed:
+		return 0
+	case pipeline.Malformed:
+		return CodeInvalidParams
+	case pipeline.TooLarge:
+		return CodeInvalidRequest
+	case pipeline.Unauthenticated:
+		return CodeUnauthorized
+	case pipeline.Refused, pipeline.Conflict:
+		if r == RuleTokens || r == RuleOrigin {
+			return CodeUnauthorized
+		}
+		return CodeRefused
+	case pipeline.UnknownKey, pipeline.Unavailable, pipeline.BackendFailed:
+		return CodeServer
+	}
+	return CodeInternal
+}
+
+// Codes is the Ethereum transport's table from outcome to JSON-RPC code.
+func Codes() map[pipeline.Chain]func(pipeline.Class, pipeline.Rule) int {
+	return map[pipeline.Chain]func(pipeline.Class, pipeline.Rule) int{pipeline.Ethereum: Code}
+}
+
+// Rules of the Ethereum transport.
+const (
+	RuleTokens pipeline.Rule = "ethereum.tokens_file" // bearer token missing or wrong
+	RuleOrigin pipeline.Rule = "ethereum.origin"      // a browser request
+)
+
 // toError maps an error to the JSON-RPC error the client sees. Details of
-// backend failures go to the log, not to the client.
+// backend failures went to the log in the pipeline, not to the client.
 func (h *Handler) toError(c *call, err error) *Error {
 	var rpcErr *Error
-	var ref *policy.Refusal
+	var pe *pipeline.Error
 	switch {
 	case errors.As(err, &rpcErr):
 		return rpcErr
-	case errors.Is(err, ethereum.ErrInvalidParams):
-		return &Error{Code: CodeInvalidParams, Message: err.Error()}
-	case errors.As(err, &ref):
-		return &Error{Code: CodeRefused, Message: ref.Error()}
-	case errors.Is(err, ErrUnknownAccount):
-		return &Error{Code: CodeServer, Message: "unknown account"}
-	case errors.Is(err, ErrAuditUnavailable), errors.Is(err, audit.ErrUnavailable):
-		return &Error{Code: CodeServer, Message: ErrAuditUnavailable.Error()}
-	case errors.Is(err, signer.ErrUnavailable):
-		if c != nil {
-			h.log.Error("ethereum: key backend unavailable", "method", c.method, "err", err)
-		}
-		return &Error{Code: CodeServer, Message: "key backend unavailable"}
+	case errors.As(err, &pe):
+		return &Error{Code: Code(pe.Class, pe.Rule), Message: pe.Msg}
 	case errors.Is(err, errUpstream):
 		return &Error{Code: CodeServer, Message: err.Error()}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &Error{Code: CodeServer, Message: "request cancelled or timed out"}
 	}
-	if c != nil {
-		h.log.Error("ethereum: internal error", "method", c.method, "err", err)
-	}
+	h.log.Error("ethereum: internal error", "method", c.method, "err", err)
 	return &Error{Code: CodeInternal, Message: "internal error"}
 }

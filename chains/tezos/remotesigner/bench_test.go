@@ -13,21 +13,10 @@ import (
 	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
 	"github.com/keyward/keyward/chains/tezos"
+	"github.com/keyward/keyward/internal/tezostest"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/signer/local"
 )
-
-// genericTx is a 0x03 request with one transaction from pkh to itself.
-func genericTx(pkh string) []byte {
-	curve, hash, _ := tezos.ParsePublicKeyHash(pkh)
-	tag := map[signer.Curve]byte{signer.Ed25519: 0, signer.Secp256k1: 1, signer.P256: 2}[curve]
-	b := append([]byte{0x03}, bytes.Repeat([]byte{5}, 32)...)
-	b = append(b, 108, tag)
-	b = append(b, hash...)
-	b = append(b, 0xe8, 0x07, 0x01, 0xa0, 0x0b, 0x00, 0x01, 0x00, tag)
-	b = append(b, hash...)
-	return append(b, 0x00)
-}
 
 // BenchmarkRawSign_Secp256k1 is the raw signing rate on all cores: the
 // baseline the request path is measured against.
@@ -61,7 +50,7 @@ func BenchmarkRawSign_Secp256k1_PureGo(b *testing.B) {
 func BenchmarkRequestPath_Generic(b *testing.B) {
 	f := newFixture(b, nil)
 	k := f.tz2()
-	body := []byte(fmt.Sprintf("%q", hex.EncodeToString(genericTx(k.PKH))))
+	body := []byte(fmt.Sprintf("%q", hex.EncodeToString(tezostest.Transfer(b, k.PKH, 1))))
 	h := f.srv.Config.Handler
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -79,7 +68,7 @@ func BenchmarkRequestPath_Generic(b *testing.B) {
 func TestGenericTx_SignsThroughHandler(t *testing.T) {
 	f := newFixture(t, nil)
 	k := f.tz2()
-	if code, body := f.post(k.PKH, genericTx(k.PKH), ""); code != 200 {
+	if code, body := f.post(k.PKH, tezostest.Transfer(t, k.PKH, 1), ""); code != 200 {
 		t.Fatalf("%d %s", code, body)
 	}
 }

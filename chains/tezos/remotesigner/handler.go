@@ -1,45 +1,38 @@
-// Package remotesigner serves the Octez remote-signer HTTP protocol (GET/POST /keys/{pkh}, GET /authorized_keys) through keyward's request pipeline.
+// Package remotesigner serves the Octez remote-signer HTTP protocol (GET/POST /keys/{pkh}, GET /authorized_keys): it decodes each request and hands the decision to the signing pipeline.
 package remotesigner
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
-	"github.com/gorilla/mux"
-
-	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/keyring"
-	"github.com/keyward/keyward/policy"
-	"github.com/keyward/keyward/signer"
+	"github.com/keyward/keyward/pipeline"
 	"github.com/keyward/keyward/watermark"
 )
 
 // DefaultMaxBody caps request bodies (a hex JSON string of a payload).
 const DefaultMaxBody = 64 << 10
 
-// Options configure the handler. Ring and Auth are functions so a SIGHUP
-// reload can swap policies and authorized keys without a restart.
+// Options configure the handler. Ring, Auth and AllowedOrigins are
+// functions so a SIGHUP reload can swap them without a restart.
 type Options struct {
-	Ring    func() *keyring.Ring
-	Auth    func() *Authorizer // nil or returning nil: no authentication required
-	Store   watermark.Store
-	Audit   audit.Logger
-	Log     *slog.Logger
-	MaxBody int64
-	// Observe, when set, is called once per decision after it is recorded
-	// (metrics). start is when the request arrived.
-	Observe func(rec *audit.Record, start time.Time)
+	Ring     func() *keyring.Ring
+	Auth     func() *Authorizer // nil or returning nil: no authentication required
+	Pipeline *pipeline.Pipeline
+	Log      *slog.Logger
+	MaxBody  int64
 	// ClientIdentity, when set, returns an identity for the caller from the
-	// request (e.g. a TLS client certificate subject) for the audit line.
+	// request (e.g. a TLS client certificate subject).
 	ClientIdentity func(r *http.Request) string
 	// AllowedOrigins lists browser origins allowed to POST. Browsers send an
 	// Origin header with every cross-site POST (Octez, Taquito under Node
@@ -50,8 +43,9 @@ type Options struct {
 
 // Handler is the Tezos remote-signer HTTP handler.
 type Handler struct {
-	opts   Options
-	router *mux.Router
+	opts Options
+	p    *pipeline.Pipeline
+	mux  *http.ServeMux
 }
 
 // New builds the handler.
@@ -62,33 +56,61 @@ func New(opts Options) *Handler {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	if opts.Audit == nil {
-		opts.Audit = audit.Discard{}
-	}
 	if opts.Auth == nil {
 		opts.Auth = func() *Authorizer { return nil }
 	}
-	h := &Handler{opts: opts}
-	r := mux.NewRouter()
-	r.HandleFunc("/keys/{pkh}", h.getKey).Methods(http.MethodGet)
-	r.HandleFunc("/keys/{pkh}", h.sign).Methods(http.MethodPost)
-	r.HandleFunc("/authorized_keys", h.authorizedKeys).Methods(http.MethodGet)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	if opts.AllowedOrigins == nil {
+		opts.AllowedOrigins = func() []string { return nil }
+	}
+	if opts.Pipeline == nil {
+		opts.Pipeline = pipeline.New(pipeline.Options{Log: opts.Log, Codes: Codes()})
+	}
+	h := &Handler{opts: opts, p: opts.Pipeline, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /keys/{pkh}", h.getKey)
+	h.mux.HandleFunc("POST /keys/{pkh}", h.sign)
+	h.mux.HandleFunc("GET /authorized_keys", h.authorizedKeys)
+	h.mux.HandleFunc("/keys/{pkh}", h.methodNotAllowed)
+	h.mux.HandleFunc("/authorized_keys", h.methodNotAllowed)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+truncate(r.URL.Path, 100))
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
-	})
-	h.router = r
 	return h
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-type errorItem struct {
-	Kind string `json:"kind"`
-	ID   string `json:"id"`
-	Msg  string `json:"msg"`
+func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusMethodNotAllowed, "method "+truncate(r.Method, 20)+" not allowed on "+truncate(r.URL.Path, 100))
+}
+
+// Codes is the Tezos transport's table from outcome to HTTP status.
+func Codes() map[pipeline.Chain]func(pipeline.Class, pipeline.Rule) int {
+	return map[pipeline.Chain]func(pipeline.Class, pipeline.Rule) int{pipeline.Tezos: Status}
+}
+
+// Status is the HTTP status of an outcome.
+func Status(c pipeline.Class, _ pipeline.Rule) int {
+	switch c {
+	case pipeline.Signed:
+		return http.StatusOK
+	case pipeline.Malformed:
+		return http.StatusBadRequest
+	case pipeline.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case pipeline.Unauthenticated:
+		return http.StatusUnauthorized
+	case pipeline.Refused:
+		return http.StatusForbidden
+	case pipeline.UnknownKey:
+		return http.StatusNotFound
+	case pipeline.Conflict:
+		return http.StatusConflict
+	case pipeline.Unavailable:
+		return http.StatusServiceUnavailable
+	case pipeline.BackendFailed:
+		return http.StatusBadGateway
+	}
+	return http.StatusInternalServerError
 }
 
 // writeError answers in Octez's error-trace shape.
@@ -98,28 +120,26 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	_ = json.NewEncoder(w).Encode([]errorItem{{Kind: "temporary", ID: "failure", Msg: msg}})
 }
 
+type errorItem struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	Msg  string `json:"msg"`
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (h *Handler) lookup(w http.ResponseWriter, r *http.Request) (*keyring.Key, string, bool) {
-	pkh := mux.Vars(r)["pkh"]
+func (h *Handler) getKey(w http.ResponseWriter, r *http.Request) {
+	pkh := r.PathValue("pkh")
 	if _, _, err := tezos.ParsePublicKeyHash(pkh); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid public key hash %q: want a tz1, tz2 or tz3 address", pkh))
-		return nil, pkh, false
+		writeError(w, http.StatusBadRequest, "invalid public key hash: want a tz address")
+		return
 	}
 	k, ok := h.opts.Ring().ByPKH(pkh)
 	if !ok {
 		writeError(w, http.StatusNotFound, "no key "+pkh+" on this signer")
-		return nil, pkh, false
-	}
-	return k, pkh, true
-}
-
-func (h *Handler) getKey(w http.ResponseWriter, r *http.Request) {
-	k, _, ok := h.lookup(w, r)
-	if !ok {
 		return
 	}
 	writeJSON(w, map[string]string{"public_key": k.TezosPub})
@@ -134,232 +154,194 @@ func (h *Handler) authorizedKeys(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string][]string{"authorized_keys": a.PKHs()})
 }
 
-// outcome carries an HTTP status and the audit fields of one decision.
-type outcome struct {
-	status int
-	rule   string
-	err    error
+// reject answers a request refused before its key and caller were known.
+func (h *Handler) reject(w http.ResponseWriter, caller pipeline.Caller, e *pipeline.Error) {
+	h.p.Reject(pipeline.Tezos, caller, e)
+	writeError(w, Status(e.Class, e.Rule), e.Msg)
 }
 
 func (h *Handler) sign(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &audit.Record{Chain: "tezos", Client: r.RemoteAddr}
+	caller := pipeline.Caller{Addr: r.RemoteAddr}
 	if h.opts.ClientIdentity != nil {
-		rec.Auth = h.opts.ClientIdentity(r)
-	}
-	sig, out := h.signRequest(r, rec)
-	if out.err != nil {
-		rec.Status = out.status
-		rec.Reason = out.err.Error()
-		rec.Rule = out.rule
-		if out.status == http.StatusForbidden || out.status == http.StatusConflict || out.status == http.StatusUnauthorized {
-			rec.Outcome = audit.Refused
-		} else {
-			rec.Outcome = audit.Failed
+		if id := h.opts.ClientIdentity(r); id != "" {
+			caller.IDs = append(caller.IDs, id)
 		}
-		if err := h.opts.Audit.Log(r.Context(), rec); err != nil {
-			h.opts.Log.Error("audit log write failed", "err", err)
-		}
-		h.observe(rec, start)
-		level := slog.LevelWarn
-		if out.status >= 500 {
-			level = slog.LevelError
-		}
-		h.opts.Log.Log(r.Context(), level, "tezos request refused", "status", out.status, "key", rec.Key, "address", rec.Address, "kind", rec.Kind, "rule", out.rule, "reason", rec.Reason, "client", rec.Client)
-		writeError(w, out.status, rec.Reason)
-		return
 	}
-	rec.Outcome = audit.Signed
-	rec.Status = http.StatusOK
-	if err := h.opts.Audit.Log(r.Context(), rec); err != nil {
-		// Nothing leaves keyward unrecorded.
-		h.opts.Log.Error("audit log write failed; signature withheld", "err", err, "key", rec.Key)
-		rec.Outcome, rec.Status, rec.Reason = audit.Failed, http.StatusServiceUnavailable, err.Error()
-		h.observe(rec, start)
-		writeError(w, http.StatusServiceUnavailable, "audit log unavailable: signature withheld")
-		return
-	}
-	h.observe(rec, start)
-	if h.opts.Log.Enabled(r.Context(), slog.LevelDebug) {
-		h.opts.Log.Debug("tezos request signed", "key", rec.Key, "kind", rec.Kind, "level", rec.Level, "round", rec.Round)
-	}
-	writeJSON(w, map[string]string{"signature": sig})
-}
-
-func (h *Handler) observe(rec *audit.Record, start time.Time) {
-	if h.opts.Observe != nil {
-		h.opts.Observe(rec, start)
-	}
-}
-
-func fail(status int, rule string, err error) outcome {
-	return outcome{status: status, rule: rule, err: err}
-}
-
-// signRequest runs the pipeline: decode, authenticate, policy, watermark, sign.
-func (h *Handler) signRequest(r *http.Request, rec *audit.Record) (string, outcome) {
-	pkh := mux.Vars(r)["pkh"]
-	rec.Address = pkh
-	curve, hash, err := tezos.ParsePublicKeyHash(pkh)
+	pkh := r.PathValue("pkh")
+	_, target, err := tezos.BinaryPKH(pkh)
 	if err != nil {
-		return "", fail(http.StatusBadRequest, "request", fmt.Errorf("invalid public key hash %q: want a tz1, tz2 or tz3 address", pkh))
+		h.reject(w, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "invalid public key hash: want a tz address"))
+		return
 	}
-	if v := r.URL.Query().Get("version"); v != "" {
+	q := r.URL.Query()
+	if v := q.Get("version"); v != "" {
 		if _, err := strconv.ParseUint(v, 10, 8); err != nil {
-			return "", fail(http.StatusBadRequest, "request", fmt.Errorf("invalid version parameter %q", v))
+			h.reject(w, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "invalid version parameter: want a number"))
+			return
 		}
 	}
-	if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin) {
-		return "", fail(http.StatusForbidden, "tezos.allowed_origins", fmt.Errorf("requests from browser origin %q are refused (add it to tezos.allowed_origins to allow it)", origin))
+	if origins, browser := r.Header["Origin"]; browser && !h.originsAllowed(origins) {
+		h.reject(w, caller, pipeline.Fail(pipeline.Refused, "tezos.allowed_origins",
+			"requests from a browser (Origin header) are refused unless every origin is listed in tezos.allowed_origins"))
+		return
 	}
-	payload, err := readPayload(r, h.opts.MaxBody)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return "", fail(http.StatusRequestEntityTooLarge, "request", fmt.Errorf("request body over %d bytes", h.opts.MaxBody))
-		}
-		return "", fail(http.StatusBadRequest, "request", err)
-	}
-	digest := tezos.Digest(payload)
-	rec.Digest = hex.EncodeToString(digest[:])
-	k, ok := h.opts.Ring().ByPKH(pkh)
-	if !ok {
-		return "", fail(http.StatusNotFound, "key", fmt.Errorf("no key %s on this signer", pkh))
-	}
-	rec.Key = k.Name
-	if k.AuditPayload {
-		rec.Payload = hex.EncodeToString(payload)
+	payload, e := readPayload(r, h.opts.MaxBody)
+	if e != nil {
+		h.reject(w, caller, e)
+		return
 	}
 	if a := h.opts.Auth(); a != nil {
-		target := append([]byte{tagOf(curve)}, hash...)
-		who, err := a.Check(r.URL.Query().Get("authentication"), target, payload)
+		who, err := a.Check(q.Get("authentication"), target, payload)
 		if err != nil {
+			class := pipeline.Refused
 			if errors.Is(err, ErrAuthMissing) {
-				return "", fail(http.StatusUnauthorized, "tezos.authorized_keys", err)
+				class = pipeline.Unauthenticated
 			}
-			return "", fail(http.StatusForbidden, "tezos.authorized_keys", err)
+			h.reject(w, caller, pipeline.Wrap(class, "tezos.authorized_keys", err))
+			return
 		}
-		if rec.Auth != "" {
-			rec.Auth += " " + who
-		} else {
-			rec.Auth = who
-		}
+		caller.IDs = append(caller.IDs, who)
 	}
-	req, err := tezos.ParseRequest(payload)
-	if err != nil {
-		if errors.Is(err, tezos.ErrLegacyMagic) {
-			return "", fail(http.StatusForbidden, "tezos.magic", err)
-		}
-		return "", fail(http.StatusBadRequest, "decode", err)
+	k, ok := h.opts.Ring().ByPKH(pkh)
+	if !ok {
+		h.reject(w, caller, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "no key %s on this signer", pkh))
+		return
 	}
-	rec.Kind = string(req.Kind)
-	rec.ChainID = req.ChainID
-	if isConsensus(req.Magic) {
-		l, rd := req.Level, req.Round
-		rec.Level, rec.Round = &l, &rd
+	sig, e := h.decide(r.Context(), &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Payload: payload})
+	if e != nil {
+		writeError(w, Status(e.Class, e.Rule), e.Msg)
+		return
 	}
-	for _, op := range req.Operations {
-		rec.Operations = append(rec.Operations, op.Kind)
-	}
-	if err := k.Tezos.Check(req); err != nil {
-		var ref *policy.Refusal
-		if errors.As(err, &ref) {
-			return "", fail(http.StatusForbidden, ref.Rule, err)
-		}
-		return "", fail(http.StatusForbidden, "policy", err)
-	}
-	ctx := r.Context()
-	var wid watermark.ID
-	if isConsensus(req.Magic) {
-		wid = watermark.ID{Key: pkh, Chain: req.ChainID, Kind: req.Magic}
-		prev, err := h.opts.Store.Advance(ctx, wid, req.Level, req.Round, digest[:])
-		if err != nil {
-			var refused *watermark.RefusedError
-			if errors.As(err, &refused) {
-				return "", fail(http.StatusConflict, "watermark", err)
-			}
-			return "", fail(http.StatusServiceUnavailable, "watermark", fmt.Errorf("watermark store unavailable, nothing signed: %w", err))
-		}
-		if len(prev) > 0 {
-			rec.Reason = "identical retry: stored signature returned"
-			return string(prev), outcome{}
-		}
-	}
-	sig, err := signer.SignDigest(ctx, k.Signer, digest[:])
-	if err != nil {
-		if isConsensus(req.Magic) {
-			// Nothing was signed: give the mark back when the store can do
-			// so safely (no other request passed on it meanwhile).
-			if rv, ok := h.opts.Store.(watermark.Reverter); ok {
-				if rerr := rv.Revert(context.WithoutCancel(ctx), wid, req.Level, req.Round, digest[:]); rerr != nil {
-					h.opts.Log.Warn("could not revert the watermark after a signing failure; the mark stays (safe)", "key", k.Name, "err", rerr)
-				}
-			}
-		}
-		status := http.StatusBadGateway
-		if errors.Is(err, signer.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
-			status = http.StatusServiceUnavailable
-		}
-		return "", fail(status, "backend", fmt.Errorf("key %s (%s): %w", k.Name, k.Scheme, err))
-	}
-	enc, err := tezos.EncodeSignature(k.Pub.Curve, sig)
-	if err != nil {
-		return "", fail(http.StatusInternalServerError, "encode", err)
-	}
-	if isConsensus(req.Magic) {
-		if err := h.opts.Store.SetSignature(ctx, wid, req.Level, req.Round, digest[:], []byte(enc)); err != nil {
-			h.opts.Log.Warn("could not store signature with its watermark; an identical retry will be signed afresh", "key", k.Name, "err", err)
-		}
-	}
-	return enc, outcome{}
+	writeSignature(w, sig)
 }
 
-func (h *Handler) originAllowed(origin string) bool {
-	if h.opts.AllowedOrigins == nil {
+// decide decodes the payload of an identified request and runs the pipeline.
+func (h *Handler) decide(ctx context.Context, req *pipeline.Request) ([]byte, *pipeline.Error) {
+	payload, k := req.Payload, req.Key
+	op, err := tezos.ParseRequest(payload)
+	if err != nil {
+		e := pipeline.Wrap(pipeline.Malformed, pipeline.RuleDecode, err)
+		if errors.Is(err, tezos.ErrLegacyMagic) {
+			e = pipeline.Wrap(pipeline.Refused, "tezos.magic", err)
+		}
+		return nil, pipeline.ErrorOf(h.p.Decline(ctx, req, e))
+	}
+	req.Kind = string(op.Kind)
+	req.ChainID = op.ChainID
+	if n := len(op.Operations); n > 0 {
+		req.Operations = make([]string, n)
+		for i := range op.Operations {
+			req.Operations[i] = op.Operations[i].Kind
+		}
+	}
+	digest := tezos.Digest(payload)
+	req.Digest = digest[:]
+	if op.Kind.Consensus() {
+		req.Mark = &pipeline.Mark{ID: watermark.ID{Key: req.Address, Chain: op.ChainID, Kind: op.Magic}, Level: op.Level, Round: op.Round}
+	}
+	req.Check = func() error { return k.Tezos.Check(op) }
+	req.Encode = func(sig []byte) ([]byte, error) {
+		s, err := tezos.EncodeSignature(k.Pub.Curve, sig)
+		return []byte(s), err
+	}
+	res, err := h.p.Sign(ctx, req)
+	if err != nil {
+		return nil, pipeline.ErrorOf(err)
+	}
+	return res.Encoded, nil
+}
+
+var sigBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// writeSignature answers {"signature":"<sig>"}: base58 needs no escaping.
+func writeSignature(w http.ResponseWriter, sig []byte) {
+	bp := sigBufs.Get().(*[]byte)
+	b := append((*bp)[:0], `{"signature":"`...)
+	b = append(b, sig...)
+	b = append(b, "\"}\n"...)
+	w.Header()["Content-Type"] = jsonType
+	_, _ = w.Write(b)
+	*bp = b
+	sigBufs.Put(bp)
+}
+
+var jsonType = []string{"application/json"}
+
+func (h *Handler) originsAllowed(origins []string) bool {
+	allowed := h.opts.AllowedOrigins()
+	if len(origins) == 0 {
 		return false
 	}
-	for _, o := range h.opts.AllowedOrigins() {
-		if o == origin {
-			return true
+	for _, o := range origins {
+		ok := false
+		for _, a := range allowed {
+			if o != "" && o == a {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
 		}
 	}
-	return false
-}
-
-func isConsensus(magic byte) bool { return magic == 0x11 || magic == 0x12 || magic == 0x13 }
-
-func tagOf(c signer.Curve) byte {
-	switch c {
-	case signer.Secp256k1:
-		return 1
-	case signer.P256:
-		return 2
-	}
-	return 0
+	return true
 }
 
 // readPayload reads the body: a JSON string of hex bytes.
-func readPayload(r *http.Request, max int64) ([]byte, error) {
+func readPayload(r *http.Request, max int64) ([]byte, *pipeline.Error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, max))
 	if err != nil {
-		return nil, err
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, pipeline.Fail(pipeline.TooLarge, pipeline.RuleRequest, "request body over %d bytes", max)
+		}
+		return nil, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "cannot read the request body")
+	}
+	s, err := jsonString(body)
+	if err != nil {
+		if len(bytes.TrimSpace(body)) == 0 {
+			return nil, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "empty body: want a JSON string of hex bytes")
+		}
+		return nil, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "body is not a JSON string: want a JSON string of hex bytes, e.g. \"03…\"")
+	}
+	if len(s) == 0 {
+		return nil, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "empty payload")
+	}
+	if len(s)%2 != 0 {
+		return nil, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "payload hex has odd length %d", len(s))
+	}
+	b := make([]byte, len(s)/2)
+	if _, err := hex.Decode(b, s); err != nil {
+		return nil, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "payload is not hex: %v", err)
+	}
+	return b, nil
+}
+
+// jsonString returns the contents of a JSON string body. The common form
+// (a quoted string without escapes, optional surrounding whitespace) is
+// read without encoding/json; anything else goes through it.
+func jsonString(body []byte) ([]byte, error) {
+	t := bytes.TrimSpace(body)
+	if len(t) >= 2 && t[0] == '"' && t[len(t)-1] == '"' && bytes.IndexByte(t[1:len(t)-1], '\\') < 0 && bytes.IndexByte(t[1:len(t)-1], '"') < 0 {
+		inner := t[1 : len(t)-1]
+		for _, c := range inner {
+			if c < 0x20 {
+				return nil, errors.New("control character in string")
+			}
+		}
+		return inner, nil
 	}
 	var s string
 	if err := json.Unmarshal(body, &s); err != nil {
-		if len(body) == 0 {
-			return nil, errors.New("empty body: want a JSON string of hex bytes")
-		}
-		return nil, errors.New("body is not a JSON string: want a JSON string of hex bytes, e.g. \"03…\"")
+		return nil, err
 	}
-	if s == "" {
-		return nil, errors.New("empty payload")
+	return []byte(s), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	if len(s)%2 != 0 {
-		return nil, fmt.Errorf("payload hex has odd length %d", len(s))
-	}
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("payload is not hex: %v", err)
-	}
-	return b, nil
+	return s[:n] + "…"
 }

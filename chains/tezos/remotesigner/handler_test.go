@@ -3,23 +3,27 @@ package remotesigner
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/config"
+	"github.com/keyward/keyward/internal/tezostest"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/pipeline"
+	"github.com/keyward/keyward/pipeline/pipelinetest"
 	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/signer/local"
@@ -27,67 +31,62 @@ import (
 	wmfile "github.com/keyward/keyward/watermark/file"
 )
 
-var chainID = []byte{0x7a, 0x06, 0xa7, 0x70} // NetXdQprcVkpaWU (mainnet)
-
-// blockPayload builds a 0x11 Tallinn block header request.
-func blockPayload(level, fitnessRound, payloadRound int32, salt byte) []byte {
-	b := []byte{0x11}
-	b = append(b, chainID...)
-	b = binary.BigEndian.AppendUint32(b, uint32(level))
-	b = append(b, 2)                              // proto
-	b = append(b, bytes.Repeat([]byte{1}, 32)...) // predecessor
-	b = binary.BigEndian.AppendUint64(b, 1700000000)
-	b = append(b, 4)                              // validation passes
-	b = append(b, bytes.Repeat([]byte{2}, 32)...) // operations hash
-	var fit []byte
-	elem := func(e []byte) { fit = binary.BigEndian.AppendUint32(fit, uint32(len(e))); fit = append(fit, e...) }
-	elem([]byte{2})
-	elem(binary.BigEndian.AppendUint32(nil, uint32(level)))
-	elem(nil)
-	elem(binary.BigEndian.AppendUint32(nil, 0xffffffff))
-	elem(binary.BigEndian.AppendUint32(nil, uint32(fitnessRound)))
-	b = binary.BigEndian.AppendUint32(b, uint32(len(fit)))
-	b = append(b, fit...)
-	b = append(b, bytes.Repeat([]byte{3}, 32)...)    // context
-	b = append(b, bytes.Repeat([]byte{salt}, 32)...) // payload hash
-	b = binary.BigEndian.AppendUint32(b, uint32(payloadRound))
-	b = append(b, make([]byte, 8)...) // pow nonce
-	b = append(b, 0)                  // no seed nonce hash
-	b = append(b, 0)                  // votes
-	return b
-}
-
-// consensusPayload builds a 0x12 preattestation or 0x13 attestation request.
-func consensusPayload(magic byte, level, round int32, salt uint16) []byte {
-	tag := byte(20)
-	if magic == 0x13 {
-		tag = 21
-	}
-	b := []byte{magic}
-	b = append(b, chainID...)
-	b = append(b, bytes.Repeat([]byte{9}, 32)...) // branch
-	b = append(b, tag)
-	b = binary.BigEndian.AppendUint16(b, salt) // slot
-	b = binary.BigEndian.AppendUint32(b, uint32(level))
-	b = binary.BigEndian.AppendUint32(b, uint32(round))
-	b = append(b, bytes.Repeat([]byte{7}, 32)...)
-	return b
-}
+var (
+	blockPayload     = tezostest.Block
+	consensusPayload = tezostest.Consensus
+)
 
 type fixture struct {
-	t      testing.TB
-	srv    *httptest.Server
-	store  watermark.Store
-	wmDir  string
-	auditP string
-	keys   map[signer.Curve]*keyring.Key
-	auth   *Authorizer
+	t       testing.TB
+	srv     *httptest.Server
+	store   watermark.Store
+	wmDir   string
+	auditP  string
+	audit   *failableAudit
+	obs     *pipelinetest.Recorder
+	logs    *lockedBuffer
+	p       *pipeline.Pipeline
+	keys    map[signer.Curve]*keyring.Key
+	backend *pipelinetest.FailingKey // the tz2 key's backend
+	auth    *Authorizer
+	origins []string
 }
+
+// failableAudit is the real audit file, made to fail on demand.
+type failableAudit struct {
+	*audit.File
+	mu   sync.Mutex
+	fail bool
+}
+
+func (f *failableAudit) Log(ctx context.Context, r *audit.Record) error {
+	f.mu.Lock()
+	fail := f.fail
+	f.mu.Unlock()
+	if fail {
+		return audit.ErrUnavailable
+	}
+	return f.File.Log(ctx, r)
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Len() int { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Len() }
 
 func newFixture(t testing.TB, authorized []string) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	f := &fixture{t: t, wmDir: filepath.Join(dir, "wm"), auditP: filepath.Join(dir, "audit.jsonl"), keys: map[signer.Curve]*keyring.Key{}}
+	f := &fixture{t: t, wmDir: filepath.Join(dir, "wm"), auditP: filepath.Join(dir, "audit.jsonl"), keys: map[signer.Curve]*keyring.Key{},
+		obs: &pipelinetest.Recorder{}, logs: &lockedBuffer{}}
 	st, err := wmfile.Open(f.wmDir)
 	if err != nil {
 		t.Fatal(err)
@@ -97,14 +96,20 @@ func newFixture(t testing.TB, authorized []string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.audit = &failableAudit{File: al}
 	var keys []*keyring.Key
 	for _, c := range []signer.Curve{signer.Ed25519, signer.Secp256k1, signer.P256} {
 		pk, err := local.Generate(c)
 		if err != nil {
 			t.Fatal(err)
 		}
+		var sk signer.Key = pk
+		if c == signer.Secp256k1 {
+			f.backend = &pipelinetest.FailingKey{Key: pk}
+			sk = f.backend
+		}
 		u, _ := signer.ParseURI("file:///test/" + c.String())
-		k, err := keyring.NewKey(c.String(), u, pk, config.KeyConfig{Tezos: &policy.TezosRules{
+		k, err := keyring.NewKey(c.String(), u, sk, config.KeyConfig{Tezos: &policy.TezosRules{
 			Allow: []string{"block", "preattestation", "attestation", "generic", "michelson_data"}, Operations: []string{"transaction"},
 		}})
 		if err != nil {
@@ -121,35 +126,74 @@ func newFixture(t testing.TB, authorized []string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Options{Ring: func() *keyring.Ring { return ring }, Auth: func() *Authorizer { return f.auth }, Store: st, Audit: al})
+	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	f.p = pipeline.New(pipeline.Options{Store: st, Audit: f.audit, Log: log, Observer: f.obs, Codes: Codes(), SummaryInterval: time.Hour})
+	h := New(Options{Ring: func() *keyring.Ring { return ring }, Auth: func() *Authorizer { return f.auth }, Pipeline: f.p, Log: log,
+		AllowedOrigins: func() []string { return f.origins }})
 	f.srv = httptest.NewServer(h)
-	t.Cleanup(func() { f.srv.Close(); st.Close(); al.Close() })
+	t.Cleanup(func() { f.srv.Close(); f.p.Close(); st.Close(); al.Close() })
 	return f
 }
 
-func (f *fixture) post(pkh string, payload []byte, query string) (int, string) {
+// send posts a raw body with headers ("Name: value") and returns the status
+// and the signature (200) or the error body.
+func (f *fixture) send(pkh, query string, body []byte, headers ...string) (int, string) {
 	f.t.Helper()
 	u := f.srv.URL + "/keys/" + pkh
 	if query != "" {
 		u += "?" + query
 	}
-	resp, err := http.Post(u, "application/json", bytes.NewReader([]byte(fmt.Sprintf("%q", hex.EncodeToString(payload)))))
+	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ":")
+		req.Header.Add(name, strings.TrimSpace(value))
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
-		return resp.StatusCode, string(body)
+		return resp.StatusCode, string(b)
 	}
 	var v struct{ Signature string }
-	if err := json.Unmarshal(body, &v); err != nil {
+	if err := json.Unmarshal(b, &v); err != nil {
 		f.t.Fatal(err)
 	}
 	return 200, v.Signature
 }
 
+func (f *fixture) post(pkh string, payload []byte, query string) (int, string) {
+	f.t.Helper()
+	return f.send(pkh, query, tezostest.HexBody(payload))
+}
+
 func (f *fixture) tz2() *keyring.Key { return f.keys[signer.Secp256k1] }
+
+func (f *fixture) records() []audit.Record {
+	f.t.Helper()
+	data, err := os.ReadFile(f.auditP)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if n, err := audit.Verify(bytes.NewReader(data)); err != nil {
+		f.t.Fatalf("audit chain broken after %d lines: %v", n, err)
+	}
+	var out []audit.Record
+	for _, l := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		var r audit.Record
+		if err := json.Unmarshal(l, &r); err != nil {
+			f.t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
 
 func TestWatermark_BlockSequence(t *testing.T) {
 	f := newFixture(t, nil)
@@ -224,7 +268,6 @@ func TestWatermark_UnwritableStoreRefuses503(t *testing.T) {
 	if code != 503 {
 		t.Fatalf("status %d, want 503: %s", code, body)
 	}
-	// The mark did not move.
 	marks, err := f.store.Marks(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -238,6 +281,89 @@ func TestWatermark_UnwritableStoreRefuses503(t *testing.T) {
 	if code, _ := f.post(pkh, []byte{0x05, 0x00, 0x05}, ""); code != 200 {
 		t.Fatalf("michelson data refused with a broken store: %d", code)
 	}
+}
+
+// TestOutcomes_StatusAuditMetric runs every outcome class of the pipeline
+// through the Tezos transport: each answers its status, writes its audit
+// line with the rule, and is counted under that rule.
+func TestOutcomes_StatusAuditMetric(t *testing.T) {
+	cases := []struct {
+		name    string
+		setup   func(f *fixture)
+		payload func(f *fixture) []byte
+		status  int
+		class   pipeline.Class
+		rule    pipeline.Rule
+		audited bool
+	}{
+		{"signed", nil, func(*fixture) []byte { return consensusPayload(0x13, 20, 0, 1) }, 200, pipeline.Signed, "", true},
+		{"identical retry", func(f *fixture) { f.post(f.tz2().PKH, consensusPayload(0x13, 20, 0, 1), "") },
+			func(*fixture) []byte { return consensusPayload(0x13, 20, 0, 1) }, 200, pipeline.Signed, "", true},
+		{"policy refusal", nil, func(*fixture) []byte { return []byte{0x01, 0, 0} }, 403, pipeline.Refused, "tezos.magic", true},
+		{"operation kind not allowed", nil, func(f *fixture) []byte { return delegation(t, f.tz2().PKH) }, 403, pipeline.Refused, "tezos.operations", true},
+		{"watermark refusal", func(f *fixture) { f.post(f.tz2().PKH, consensusPayload(0x13, 20, 0, 1), "") },
+			func(*fixture) []byte { return consensusPayload(0x13, 20, 0, 2) }, 409, pipeline.Conflict, pipeline.RuleWatermark, true},
+		{"undecodable payload", nil, func(*fixture) []byte { return []byte{0x03} }, 400, pipeline.Malformed, pipeline.RuleDecode, true},
+		{"store down", func(f *fixture) {
+			os.RemoveAll(f.wmDir)
+			os.WriteFile(f.wmDir, []byte("x"), 0o600)
+		}, func(*fixture) []byte { return consensusPayload(0x13, 20, 0, 1) }, 503, pipeline.Unavailable, pipeline.RuleWatermark, true},
+		{"backend down", func(f *fixture) {
+			f.post(f.tz2().PKH, consensusPayload(0x13, 19, 0, 1), "")
+			f.backend.SetErr(signer.ErrUnavailable)
+		}, func(*fixture) []byte { return consensusPayload(0x13, 20, 0, 1) }, 503, pipeline.Unavailable, pipeline.RuleBackend, true},
+		{"backend error", func(f *fixture) { f.backend.SetErr(errors.New("pkcs11 token \"advtok\": CKR_DEVICE_ERROR")) },
+			func(*fixture) []byte { return tezostest.MichelsonString("x") }, 502, pipeline.BackendFailed, pipeline.RuleBackend, true},
+		{"audit down", func(f *fixture) { f.audit.mu.Lock(); f.audit.fail = true; f.audit.mu.Unlock() },
+			func(*fixture) []byte { return consensusPayload(0x13, 20, 0, 1) }, 503, pipeline.Unavailable, pipeline.RuleAudit, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			if tc.setup != nil {
+				tc.setup(f)
+			}
+			before := len(f.records())
+			f.obs.Reset()
+			code, body := f.post(f.tz2().PKH, tc.payload(f), "")
+			if code != tc.status {
+				t.Fatalf("status %d, want %d: %s", code, tc.status, body)
+			}
+			if code != 200 && (strings.Contains(body, "CKR") || strings.Contains(body, "advtok") || strings.Contains(body, f.wmDir)) {
+				t.Fatalf("backend or store details reached the client: %s", body)
+			}
+			d := f.obs.Last()
+			if d.Class != tc.class || d.Rule != tc.rule || !d.Identified {
+				t.Errorf("metric %+v, want class %v rule %q", d, tc.class, tc.rule)
+			}
+			recs := f.records()
+			if !tc.audited {
+				if len(recs) != before {
+					t.Fatalf("%d new audit lines, want none", len(recs)-before)
+				}
+				return
+			}
+			if len(recs) != before+1 {
+				t.Fatalf("%d new audit lines, want 1", len(recs)-before)
+			}
+			r := recs[len(recs)-1]
+			if r.Outcome != tc.class.AuditOutcome() || r.Rule != string(tc.rule) || r.Status != tc.status || r.Key != "secp256k1" {
+				t.Errorf("audit line %+v, want outcome %s rule %q status %d", r, tc.class.AuditOutcome(), tc.rule, tc.status)
+			}
+		})
+	}
+}
+
+// delegation is a 0x03 request with one delegation (withdrawal) by pkh.
+func delegation(t *testing.T, pkh string) []byte {
+	_, src, err := tezos.BinaryPKH(pkh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := append([]byte{0x03}, bytes.Repeat([]byte{5}, 32)...)
+	b = append(b, 110)
+	b = append(b, src...)
+	return append(b, 0xe8, 0x07, 0x01, 0xa0, 0x0b, 0x00, 0x00)
 }
 
 // authSig signs 0x04 ‖ 0x01 ‖ pkh21 ‖ payload with k.
@@ -275,8 +401,8 @@ func TestAuthentication(t *testing.T) {
 			entries = append(entries, pk)
 		}
 	}
-	p3hash, _ := tezos.PublicKeyHash(clients[2].PublicKey())
-	entries = append(entries, p3hash) // a tz3 hash too
+	tz3hash, _ := tezos.PublicKeyHash(clients[2].PublicKey())
+	entries = append(entries, tz3hash) // a tz3 hash too
 	f := newFixture(t, entries)
 	target := f.tz2()
 	payload := []byte{0x05, 0x01, 0, 0, 0, 2, 'h', 'i'}
@@ -291,25 +417,61 @@ func TestAuthentication(t *testing.T) {
 		t.Fatalf("authorized_keys = %v", ak.AuthorizedKeys)
 	}
 
-	if code, _ := f.post(target.PKH, payload, ""); code != 401 {
-		t.Fatalf("unsigned: %d, want 401", code)
-	}
 	stranger, _ := local.Generate(signer.Secp256k1)
-	if code, _ := f.post(target.PKH, payload, "authentication="+url.QueryEscape(authSig(t, stranger, target, payload))); code != 403 {
-		t.Fatalf("signed by an unlisted key: %d, want 403", code)
+	cases := []struct {
+		name  string
+		query string
+		want  int
+	}{
+		{"no authentication", "", 401},
+		{"signed by an unlisted key", "authentication=" + url.QueryEscape(authSig(t, stranger, target, payload)), 403},
+		{"not a signature", "authentication=garbage", 403},
+		{"signature over another payload", "authentication=" + url.QueryEscape(authSig(t, clients[0], target, []byte{5, 0, 1})), 403},
+		{"tz1 authorized by public key", "authentication=" + url.QueryEscape(authSig(t, clients[0], target, payload)), 200},
+		{"tz2 authorized by hash", "authentication=" + url.QueryEscape(authSig(t, clients[1], target, payload)), 200},
+		{"tz3 authorized by public key and hash", "authentication=" + url.QueryEscape(authSig(t, clients[2], target, payload)), 200},
 	}
-	if code, _ := f.post(target.PKH, payload, "authentication=garbage"); code != 403 {
-		t.Fatalf("garbage authentication: %d, want 403", code)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := f.post(target.PKH, payload, tc.query)
+			if code != tc.want {
+				t.Fatalf("status %d, want %d: %s", code, tc.want, body)
+			}
+		})
 	}
-	// Signed over another payload → 403.
-	if code, _ := f.post(target.PKH, payload, "authentication="+url.QueryEscape(authSig(t, clients[0], target, []byte{5, 0, 1}))); code != 403 {
-		t.Fatalf("signature over another payload: %d, want 403", code)
-	}
-	for _, c := range clients {
-		code, body := f.post(target.PKH, payload, "authentication="+url.QueryEscape(authSig(t, c, target, payload)))
-		if code != 200 {
-			t.Fatalf("%v authorized key: %d %s", c.Curve(), code, body)
+	// Only the authenticated requests got audit lines, naming the client.
+	for _, r := range f.records() {
+		if r.Count == 0 && (r.Outcome != audit.Signed || !strings.HasPrefix(r.Auth, "tz")) {
+			t.Errorf("audit line for an unauthenticated request: %+v", r)
 		}
+	}
+}
+
+// TestRejected_StrangersCannotFillTheDisk: with authorized_keys set, 2,000
+// unauthenticated POSTs cost metrics and one summary, not 2,000 audit and
+// log lines.
+func TestRejected_StrangersCannotFillTheDisk(t *testing.T) {
+	k, _ := local.Generate(signer.Ed25519)
+	edpk, _ := tezos.EncodePublicKey(k.PublicKey())
+	f := newFixture(t, []string{edpk})
+	for i := 0; i < 2000; i++ {
+		if code, _ := f.post(f.tz2().PKH, tezostest.MichelsonString("x"), ""); code != 401 {
+			t.Fatalf("status %d, want 401", code)
+		}
+	}
+	if n := len(f.obs.All()); n != 2000 {
+		t.Fatalf("%d rejections counted, want 2000", n)
+	}
+	recs := f.records()
+	if len(recs) != 1 || recs[0].Count != 1 || recs[0].Rule != "tezos.authorized_keys" || recs[0].Status != 401 {
+		t.Fatalf("audit lines after 2000 unauthenticated requests: %+v", recs)
+	}
+	if n := f.logs.Len(); n > 1024 {
+		t.Fatalf("%d bytes of log for 2000 unauthenticated requests", n)
+	}
+	f.p.Close()
+	if recs := f.records(); len(recs) != 2 || recs[1].Count != 1999 {
+		t.Fatalf("after the interval: %+v", recs)
 	}
 }
 
@@ -326,114 +488,81 @@ func TestAuthorizedKeys_EmptyWhenUnset(t *testing.T) {
 	}
 }
 
-func TestAudit_OneLinePerRequestWithRule(t *testing.T) {
+// TestBrowserOrigin_RefusedUnlessEveryOriginAllowed: a cross-site POST from
+// a web page carries an Origin header; any Origin header at all, empty or
+// repeated, is a browser request, refused unless every value is allowed,
+// and never gets a signature or moves a mark.
+func TestBrowserOrigin_RefusedUnlessEveryOriginAllowed(t *testing.T) {
+	f := newFixture(t, nil)
+	f.origins = []string{"https://wallet.example"}
+	pkh := f.tz2().PKH
+	cases := []struct {
+		name    string
+		headers []string
+		want    int
+	}{
+		{"foreign origin", []string{"Origin: https://evil.example"}, 403},
+		{"empty origin", []string{"Origin:"}, 403},
+		{"empty then foreign", []string{"Origin:", "Origin: https://evil.example"}, 403},
+		{"allowed then foreign", []string{"Origin: https://wallet.example", "Origin: https://evil.example"}, 403},
+		{"allowed origin", []string{"Origin: https://wallet.example"}, 200},
+		{"no origin", nil, 200},
+	}
+	level := int32(1000)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			level++
+			code, body := f.send(pkh, "", tezostest.HexBody(consensusPayload(0x13, level, 0, 1)), tc.headers...)
+			if code != tc.want {
+				t.Fatalf("status %d, want %d: %s", code, tc.want, body)
+			}
+			marks, _ := f.store.Marks(context.Background())
+			if tc.want != 200 {
+				for _, m := range marks {
+					if m.Mark.Level == int64(level) {
+						t.Fatalf("a refused browser request moved the mark to %d", level)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestRequest_BadInputIs4xxAndSignsNothing(t *testing.T) {
 	f := newFixture(t, nil)
 	pkh := f.tz2().PKH
-	reqs := []struct {
-		payload []byte
-		rule    string
+	cases := []struct {
+		name  string
+		pkh   string
+		query string
+		body  string
+		want  int
 	}{
-		{consensusPayload(0x13, 7, 0, 1), ""},
-		{consensusPayload(0x13, 7, 0, 2), "watermark"},
-		{[]byte{0x03}, "decode"},
-		{[]byte{0x01, 0, 0}, "tezos.magic"},
+		{"not hex", pkh, "", `"zz"`, 400},
+		{"odd length", pkh, "", `"050"`, 400},
+		{"empty body", pkh, "", ``, 400},
+		{"empty string", pkh, "", `""`, 400},
+		{"not a string", pkh, "", `{"a":1}`, 400},
+		{"escaped string", pkh, "", `"\u0030\u0035000500"`, 400},
+		{"bad version", pkh, "version=x", `"050005"`, 400},
+		{"bad pkh", "tz9abc", "", `"050005"`, 400},
+		{"unknown key", "tz1burnburnburnburnburnburnburjAYjjX", "", `"050005"`, 404},
+		{"over the cap", pkh, "", `"` + strings.Repeat("00", DefaultMaxBody) + `"`, 413},
 	}
-	for _, r := range reqs {
-		f.post(pkh, r.payload, "")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := f.send(tc.pkh, tc.query, []byte(tc.body))
+			if code != tc.want {
+				t.Fatalf("status %d, want %d: %s", code, tc.want, body)
+			}
+		})
 	}
-	data, err := os.ReadFile(f.auditP)
-	if err != nil {
-		t.Fatal(err)
+	if recs := f.records(); len(recs) > len(cases) {
+		t.Fatalf("%d audit lines", len(recs))
 	}
-	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
-	if len(lines) != len(reqs) {
-		t.Fatalf("%d audit lines for %d requests", len(lines), len(reqs))
-	}
-	for i, l := range lines {
-		var rec audit.Record
-		if err := json.Unmarshal(l, &rec); err != nil {
-			t.Fatalf("line %d: %v", i, err)
-		}
-		if rec.Rule != reqs[i].rule {
-			t.Errorf("line %d: rule %q, want %q", i, rec.Rule, reqs[i].rule)
-		}
-		if rec.Address != pkh || rec.Digest == "" {
-			t.Errorf("line %d lacks address or digest: %s", i, l)
-		}
-		if i == 0 && (rec.Outcome != audit.Signed || rec.Level == nil || *rec.Level != 7 || rec.ChainID != "NetXdQprcVkpaWU") {
-			t.Errorf("line 0: %s", l)
-		}
-	}
-	if n, err := audit.Verify(bytes.NewReader(data)); err != nil || n != len(reqs) {
-		t.Fatalf("audit chain: %d lines, %v", n, err)
-	}
-}
-
-type failingAudit struct{}
-
-func (failingAudit) Log(context.Context, *audit.Record) error { return audit.ErrUnavailable }
-func (failingAudit) Close() error                             { return nil }
-
-func TestAudit_WriteFailureWithholdsSignature(t *testing.T) {
-	f := newFixture(t, nil)
-	k := f.tz2()
-	ring, _ := keyring.New([]*keyring.Key{k})
-	h := New(Options{Ring: func() *keyring.Ring { return ring }, Store: f.store, Audit: failingAudit{}})
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	resp, err := http.Post(srv.URL+"/keys/"+k.PKH, "application/json", bytes.NewReader([]byte(`"050005"`)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || bytes.Contains(body, []byte("signature\"")) {
-		t.Fatalf("%d %s", resp.StatusCode, body)
-	}
-}
-
-// TestBrowserOrigin_RefusedUnlessAllowed: a cross-site POST from a web page
-// (it carries an Origin header) never gets a signature or moves a mark.
-func TestBrowserOrigin_RefusedUnlessAllowed(t *testing.T) {
-	f := newFixture(t, nil)
-	k := f.tz2()
-	post := func(origin string, payload []byte) int {
-		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/keys/"+k.PKH, bytes.NewReader([]byte(fmt.Sprintf("%q", hex.EncodeToString(payload)))))
-		req.Header.Set("Content-Type", "text/plain")
-		if origin != "" {
-			req.Header.Set("Origin", origin)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if code := post("https://evil.example", consensusPayload(0x13, 1_000_000, 0, 1)); code != 403 {
-		t.Fatalf("browser POST: %d, want 403", code)
-	}
-	if marks, _ := f.store.Marks(context.Background()); len(marks) != 0 {
-		t.Fatalf("a refused browser request moved a mark: %v", marks)
-	}
-	if code := post("", consensusPayload(0x13, 5, 0, 1)); code != 200 {
-		t.Fatalf("POST without Origin: %d", code)
-	}
-}
-
-func TestBrowserOrigin_AllowedOriginSigns(t *testing.T) {
-	f := newFixture(t, nil)
-	k := f.tz2()
-	ring, _ := keyring.New([]*keyring.Key{k})
-	h := New(Options{Ring: func() *keyring.Ring { return ring }, Store: f.store,
-		AllowedOrigins: func() []string { return []string{"https://wallet.example"} }})
-	for origin, want := range map[string]int{"https://wallet.example": 200, "https://other.example": 403} {
-		req := httptest.NewRequest(http.MethodPost, "/keys/"+k.PKH, bytes.NewReader([]byte(`"050005"`)))
-		req.Header.Set("Origin", origin)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		if w.Code != want {
-			t.Fatalf("%s: %d, want %d: %s", origin, w.Code, want, w.Body)
+	for _, r := range f.records() {
+		if r.Outcome == audit.Signed {
+			t.Fatalf("bad input signed: %+v", r)
 		}
 	}
 }

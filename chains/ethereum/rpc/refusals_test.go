@@ -12,42 +12,8 @@ import (
 
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/chains/ethereum/rpc"
-	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/policy"
 )
-
-// newEnvKeys is newEnv with its own keys and no configured chain id.
-func newEnvKeys(t testing.TB, keys []testKey, mod ...func(*rpc.Options)) *env {
-	t.Helper()
-	ring, addrs := newRing(t, keys)
-	a := &memAudit{}
-	opts := rpc.Options{Ring: func() *keyring.Ring { return ring }, Audit: a, MaxBatch: 10, MaxBodyBytes: 1 << 20}
-	for _, m := range mod {
-		m(&opts)
-	}
-	h, err := rpc.NewHandler(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{h: h, audit: a, addr: addrs}
-	e.srv = httptest.NewServer(h)
-	t.Cleanup(e.srv.Close)
-	e.rpc = dial(t, e.srv.URL)
-	return e
-}
-
-// signedCount counts the "signed" audit records.
-func (m *memAudit) signedCount() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for _, r := range m.recs {
-		if r.Outcome == audit.Signed {
-			n++
-		}
-	}
-	return n
-}
 
 // A negative quantity ("0x-5") is malformed: it is never signed. Before,
 // the key signed keccak256("") for a legacy transaction with a negative
@@ -70,7 +36,7 @@ func TestHandler_NegativeQuantityNeverSigns(t *testing.T) {
 				if err := json.Unmarshal(raw, &ans); err != nil {
 					t.Fatalf("HTTP %d, answer %q: %v", status, raw, err)
 				}
-				if n := e.audit.signedCount(); n != 0 {
+				if n := e.audit.Count(audit.Signed); n != 0 {
 					t.Fatalf("%d signatures made (answer %s)", n, raw)
 				}
 				if ans.Error == nil || ans.Error.Code != rpc.CodeInvalidParams {
@@ -95,7 +61,7 @@ func TestHandler_TypedDataDomainTypeMustDeclareCheckedFields(t *testing.T) {
 	}
 	var sig hexutil.Bytes
 	err := e.call(&sig, "eth_signTypedData_v4", e.addr["strict"], json.RawMessage(td))
-	if n := e.audit.signedCount(); n != 0 || code(err) != rpc.CodeInvalidParams {
+	if n := e.audit.Count(audit.Signed); n != 0 || code(err) != rpc.CodeInvalidParams {
 		t.Fatalf("err %v, %d signatures; want -32602 and none", err, n)
 	}
 }
@@ -157,7 +123,7 @@ func TestHandler_BrowserRequestRefusedWithoutTokens(t *testing.T) {
 			t.Errorf("Origin %s: HTTP %d %s, want 403", tc.origin, status, raw)
 		}
 	}
-	if n := e.audit.signedCount(); n != 0 {
+	if n := e.audit.Count(audit.Signed); n != 0 {
 		t.Fatalf("%d signatures made for browser requests", n)
 	}
 	// The same request from a non-browser client is served.
