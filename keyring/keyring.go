@@ -21,6 +21,7 @@ type Key struct {
 	Signer       signer.Key
 	Pub          signer.PublicKey
 	PKH          string // Tezos tz1/tz2/tz3 address
+	PKHBytes     []byte // the address in binary: curve tag ‖ Blake2b-160 hash
 	TezosPub     string // edpk/sppk/p2pk
 	EthAddress   string // EIP-55 0x address for secp256k1 keys, "" otherwise
 	Tezos        *policy.Tezos
@@ -78,6 +79,9 @@ func NewKey(name string, u *signer.URI, sk signer.Key, kc config.KeyConfig) (*Ke
 	k := &Key{Name: name, Ref: u.Redacted(), Scheme: u.Scheme, Signer: sk, Pub: pub, AuditPayload: kc.AuditPayload}
 	var err error
 	if k.PKH, err = tezos.PublicKeyHash(pub); err != nil {
+		return nil, fmt.Errorf("key %s: %w", name, err)
+	}
+	if k.PKHBytes, err = tezos.PKHBytes(pub); err != nil {
 		return nil, fmt.Errorf("key %s: %w", name, err)
 	}
 	if k.TezosPub, err = tezos.EncodePublicKey(pub); err != nil {

@@ -147,11 +147,3 @@ func (m *Metrics) Rejected(chain pipeline.Chain, class pipeline.Class, rule pipe
 	}
 	m.rejected.WithLabelValues(chain.String(), class.String(), string(rule)).Inc()
 }
-
-// ObserveBackend records one backend signing latency.
-func (m *Metrics) ObserveBackend(backend string, d time.Duration) {
-	if m == nil {
-		return
-	}
-	m.backendLatency.WithLabelValues(backend).Observe(d.Seconds())
-}

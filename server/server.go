@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keyward/keyward/audit"
@@ -94,7 +95,7 @@ func (s *Server) openKey(ctx context.Context, ref string) (signer.Key, error) {
 		return nil, err
 	}
 	u, _ := signer.ParseURI(ref)
-	return &timedKey{Key: k, backend: u.Scheme, m: s.metrics}, nil
+	return &timedKey{Key: k, latency: s.metrics.backendLatency.WithLabelValues(u.Scheme)}, nil
 }
 
 // Ring returns the current key ring.
@@ -355,21 +356,20 @@ func (s *Server) Readiness(ctx context.Context) []string {
 // timedKey measures backend signing latency and passes optional capabilities through.
 type timedKey struct {
 	signer.Key
-	backend string
-	m       *Metrics
+	latency prometheus.Observer
 }
 
 func (t *timedKey) Sign(ctx context.Context, digest []byte) ([]byte, error) {
 	start := time.Now()
 	sig, err := t.Key.Sign(ctx, digest)
-	t.m.ObserveBackend(t.backend, time.Since(start))
+	t.latency.Observe(time.Since(start).Seconds())
 	return sig, err
 }
 
 // SignRecoverable passes the recovery id through when the backend has one.
 func (t *timedKey) SignRecoverable(ctx context.Context, digest []byte) ([]byte, byte, error) {
 	start := time.Now()
-	defer func() { t.m.ObserveBackend(t.backend, time.Since(start)) }()
+	defer func() { t.latency.Observe(time.Since(start).Seconds()) }()
 	if rk, ok := t.Key.(signer.RecoverableKey); ok {
 		return rk.SignRecoverable(ctx, digest)
 	}

@@ -18,10 +18,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/signer"
+	"github.com/keyward/keyward/signer/local"
 )
 
 const benchHelp = `Usage: keyward bench --url URL --key PKH[,PKH...] [-c 16] [-d 10s] [--payload HEX | --kind generic|michelson|attestation]
@@ -33,7 +35,11 @@ which the key's policy must allow (allow: [generic], operations: [transaction]).
 --kind attestation sends attestations at rising levels (one counter per key,
 starting at --start-level), which exercises the durable watermark; several
 keys given as a comma-separated list share the clients round-robin.
-With --pid the daemon's resident memory (VmRSS, VmHWM) is printed at the end.
+With --pid the daemon's resident memory (VmRSS, VmHWM) and its CPU time per
+request (from /proc/PID/stat) are printed at the end, next to the floor: the
+CPU time of one signature plus its mandatory verification (signer.SignDigest
+on a local key of the same curve, measured in this process before the load),
+and the ratio of the two.
 `
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
@@ -118,6 +124,20 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 			}
 		}()
 	}
+	var floor time.Duration
+	var cpu0 time.Duration
+	if *pid > 0 {
+		curve, _, err := tezos.ParsePublicKeyHash(keys[0])
+		if err != nil {
+			return err
+		}
+		if floor, err = signFloor(curve); err != nil {
+			return err
+		}
+		if cpu0, err = procCPU(*pid); err != nil {
+			return err
+		}
+	}
 	lat := make([][]time.Duration, *conc)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -154,8 +174,67 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if *pid > 0 {
 		rss, hwm := procMem(*pid)
 		fmt.Fprintf(stdout, "daemon memory: peak RSS under load %d kB; now VmRSS %s; VmHWM since start %s\n", maxRSS.Load(), rss, hwm)
+		if cpu1, err := procCPU(*pid); err == nil {
+			per := (cpu1 - cpu0) / time.Duration(len(all)+int(errs.Load()))
+			fmt.Fprintf(stdout, "daemon CPU: %.1f µs/request; floor (sign + verify, same library): %.1f µs; ratio %.2f×\n",
+				float64(per.Nanoseconds())/1e3, float64(floor.Nanoseconds())/1e3, float64(per)/float64(floor))
+		}
 	}
 	return nil
+}
+
+// signFloor is the CPU time of one signature and its verification on a
+// local key of curve c: what no daemon can do below.
+func signFloor(c signer.Curve) (time.Duration, error) {
+	k, err := local.Generate(c)
+	if err != nil {
+		return 0, err
+	}
+	d := tezos.Digest([]byte("floor"))
+	const n = 4000
+	for i := 0; i < n/10; i++ { // warm up
+		if _, err := signer.SignDigest(context.Background(), k, d[:]); err != nil {
+			return 0, err
+		}
+	}
+	t0 := selfCPU()
+	for i := 0; i < n; i++ {
+		d[0] = byte(i)
+		if _, err := signer.SignDigest(context.Background(), k, d[:]); err != nil {
+			return 0, err
+		}
+	}
+	return (selfCPU() - t0) / n, nil
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is a process's user plus system CPU time (/proc/PID/stat,
+// in clock ticks of 1/100 s).
+func procCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: fields count from its ")".
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, errors.New("unreadable /proc stat")
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("bad /proc stat")
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
 
 // benchConn is one keep-alive HTTP/1.1 connection.

@@ -169,10 +169,19 @@ func (h *Handler) sign(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	pkh := r.PathValue("pkh")
-	_, target, err := tezos.BinaryPKH(pkh)
-	if err != nil {
-		h.reject(w, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "invalid public key hash: want a tz address"))
-		return
+	// The key is looked up first (a known key has its binary address at
+	// hand), but an unknown key is only answered after authentication, so
+	// that strangers cannot list the keys.
+	k, known := h.opts.Ring().ByPKH(pkh)
+	var target []byte
+	if known {
+		target = k.PKHBytes
+	} else {
+		var err error
+		if _, target, err = tezos.BinaryPKH(pkh); err != nil {
+			h.reject(w, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "invalid public key hash: want a tz address"))
+			return
+		}
 	}
 	q := r.URL.Query()
 	if v := q.Get("version"); v != "" {
@@ -203,8 +212,7 @@ func (h *Handler) sign(w http.ResponseWriter, r *http.Request) {
 		}
 		caller.IDs = append(caller.IDs, who)
 	}
-	k, ok := h.opts.Ring().ByPKH(pkh)
-	if !ok {
+	if !known {
 		h.reject(w, caller, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "no key %s on this signer", pkh))
 		return
 	}
