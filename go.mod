@@ -3,6 +3,7 @@ module github.com/keyward/keyward
 go 1.26.8
 
 require (
+	filippo.io/nistec v0.0.4 // indirect
 	github.com/DataDog/zstd v1.5.7 // indirect
 	github.com/Microsoft/go-winio v0.6.2 // indirect
 	github.com/ProjectZKM/Ziren/crates/go-runtime/zkvm_runtime v0.0.0-20251001021608-1fe7b43fc4d6 // indirect
