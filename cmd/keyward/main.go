@@ -9,10 +9,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-
-	_ "github.com/keyward/keyward/signer/local"
-	_ "github.com/keyward/keyward/watermark/file"
-	_ "github.com/keyward/keyward/watermark/postgres"
 )
 
 type command struct {
