@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -104,6 +105,9 @@ func subcommands(group string, args []string, stdout, stderr io.Writer, subs map
 	}
 	return f(args[1:])
 }
+
+// filepathAbs is filepath.Abs, for commands that print absolute paths.
+var filepathAbs = filepath.Abs
 
 // newFlags makes a FlagSet whose --help prints a synopsis and the flags.
 func newFlags(name, synopsis string, stdout io.Writer) *flag.FlagSet {
