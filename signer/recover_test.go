@@ -141,7 +141,7 @@ func TestRecover_RefusesMalformedSignatures(t *testing.T) {
 	scalar := func(n *big.Int) []byte { return n.FillBytes(make([]byte, 32)) }
 	one := scalar(big.NewInt(1))
 	zero := make([]byte, 32)
-	orders := map[signer.Curve]*big.Int{signer.Secp256k1: secp256k1.S256().N, signer.P256: p256N()}
+	orders := map[signer.Curve]*big.Int{signer.Secp256k1: secp256k1.Params().N, signer.P256: p256N()}
 	// x coordinates with no point on the curve (x³+ax+b is not a square).
 	offCurve := map[signer.Curve][]byte{signer.Secp256k1: scalar(big.NewInt(5)), signer.P256: scalar(big.NewInt(1))}
 	digest := make([]byte, 32)

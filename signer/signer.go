@@ -188,7 +188,7 @@ func verifyOwn(pub PublicKey, digest, sig []byte) bool {
 }
 
 var (
-	secpN     = secp256k1.S256().N
+	secpN     = secp256k1.Params().N
 	secpHalfN = new(big.Int).Rsh(secpN, 1)
 	p256HalfN = new(big.Int).Rsh(p256N, 1)
 )

@@ -12,12 +12,6 @@ import (
 	"strings"
 )
 
-type command struct {
-	name    string
-	summary string
-	run     func(args []string) error
-}
-
 var topUsage = `keyward: a remote signer for Tezos and Ethereum.
 
 Usage:
