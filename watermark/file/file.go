@@ -69,6 +69,14 @@ type Store struct {
 	// for them after closing closing.
 	sigWriters sync.WaitGroup
 	closing    chan struct{}
+
+	// Machine-wide key locks (keylock.go). lockKeys is set by LockKeys;
+	// from then on Advance needs its key locked. keyLockMu guards
+	// keyLocks and lockRoot.
+	lockKeys  atomic.Bool
+	keyLockMu sync.Mutex
+	keyLocks  map[string]keyLock
+	lockRoot  string
 }
 
 // entry is the state of one ID.
@@ -105,6 +113,11 @@ type entry struct {
 	slots bool
 	seq   uint64
 	slot  int
+
+	// keyLocked is set once the store holds the machine-wide lock of the
+	// ID's key (only when LockKeys was called). Only the turn holder
+	// touches it.
+	keyLocked bool
 
 	// sigPending is the newest signature record waiting to be written to
 	// the .sig file by the entry's background writer (guarded by mu);
@@ -301,6 +314,15 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 		return nil, fmt.Errorf("watermark file %s: %w", id, err)
 	}
 	defer e.release()
+	if !e.keyLocked && s.lockKeys.Load() {
+		if err := s.lockKey(id.Key); err != nil {
+			if !errors.Is(err, watermark.ErrUnavailable) {
+				err = fmt.Errorf("%w: %w", watermark.ErrUnavailable, err) // fail closed: nothing is signed
+			}
+			return nil, err
+		}
+		e.keyLocked = true
+	}
 	// Only turn holders change exists and mark, so reading them here
 	// without e.mu is safe.
 	if e.exists {
@@ -511,7 +533,8 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Close waits for operations in flight and releases the directory.
+// Close waits for operations in flight and releases the directory and the
+// key locks.
 func (s *Store) Close() error {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
@@ -521,7 +544,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.closing)
 	s.flushSigs()
-	return errors.Join(s.dirf.Close(), s.lock.Close())
+	return errors.Join(s.releaseKeyLocks(), s.dirf.Close(), s.lock.Close())
 }
 
 // step lets tests make one I/O step fail.
