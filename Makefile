@@ -9,13 +9,18 @@ export GOFLAGS ?= -buildvcs=false
 build:
 	$(GO) build -o bin/keyward ./cmd/keyward
 
-test: deps go-test fuzz
+test: deps lint go-test fuzz
 
 deps:
 	@scripts/install-test-deps.sh
 
-go-test:
+# go vet and staticcheck; staticcheck is pinned in internal/tools/go.mod so the
+# product's go.mod lists no lint tools.
+lint:
 	$(GO) vet ./...
+	$(GO) tool -modfile=internal/tools/go.mod staticcheck ./...
+
+go-test:
 	$(GO) test -count=1 -timeout 25m ./...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/keyward
 	CGO_ENABLED=0 $(GO) test -count=1 ./signer/pkcs11 ./signer/local

@@ -23,6 +23,7 @@ import (
 
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/chains/ethereum/rpc"
+	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/chains/tezos/remotesigner"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/keyring"
@@ -78,6 +79,21 @@ func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logg
 		return nil, err
 	}
 	s.keys.Store(ring)
+	// A file store guards marks only for its own process: lock every key
+	// that signs consensus messages for the whole machine, so a second
+	// keyward serving it from another directory refuses to start.
+	if kl, ok := s.store.(watermark.KeyLocker); ok {
+		var pkhs []string
+		for _, k := range ring.Keys() {
+			if k.Tezos.Allows(tezos.KindBlock) || k.Tezos.Allows(tezos.KindPreattestation) || k.Tezos.Allows(tezos.KindAttestation) {
+				pkhs = append(pkhs, k.PKH)
+			}
+		}
+		if err := kl.LockKeys(pkhs); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("watermark: %w", err)
+		}
+	}
 	// Key files are decrypted with scrypt (32 MiB each): give that memory back.
 	debug.FreeOSMemory()
 	a, err := remotesigner.NewAuthorizer(cfg.Tezos.AuthorizedKeys)

@@ -33,7 +33,7 @@ func (k highSRecoverable) SignRecoverable(ctx context.Context, d []byte) ([]byte
 	if err != nil {
 		return nil, 0, err
 	}
-	hs, _ := highSKey{k.PrivateKey}.Sign(ctx, d)
+	hs, _ := highSKey(k).Sign(ctx, d)
 	_ = sig
 	return hs, v ^ 1, nil
 }

@@ -188,9 +188,8 @@ func verifyOwn(pub PublicKey, digest, sig []byte) bool {
 }
 
 var (
-	secpN     = secp256k1.S256().N
+	secpN     = secp256k1.Params().N
 	secpHalfN = new(big.Int).Rsh(secpN, 1)
-	p256N     = elliptic.P256().Params().N
 	p256HalfN = new(big.Int).Rsh(p256N, 1)
 )
 
@@ -286,11 +285,11 @@ func (p PublicKey) ECDSA() (*ecdsa.PublicKey, error) {
 	if p.Curve != P256 {
 		return nil, fmt.Errorf("not a P-256 key: %v", p.Curve)
 	}
-	x, y := elliptic.UnmarshalCompressed(elliptic.P256(), p.Bytes)
-	if x == nil {
-		return nil, errors.New("invalid compressed P-256 point")
+	unc, err := p.Uncompressed()
+	if err != nil {
+		return nil, err
 	}
-	return &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}, nil
+	return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), unc)
 }
 
 // Uncompressed returns the 65-byte SEC1 uncompressed point (0x04||X||Y) of an
@@ -304,15 +303,14 @@ func (p PublicKey) Uncompressed() ([]byte, error) {
 		}
 		return pk.SerializeUncompressed(), nil
 	case P256:
-		pk, err := p.ECDSA()
+		if len(p.Bytes) != 33 {
+			return nil, fmt.Errorf("invalid compressed P-256 point: %d bytes", len(p.Bytes))
+		}
+		pk, err := p256Point(p.Bytes)
 		if err != nil {
 			return nil, err
 		}
-		out := make([]byte, 65)
-		out[0] = 4
-		pk.X.FillBytes(out[1:33])
-		pk.Y.FillBytes(out[33:])
-		return out, nil
+		return pk.Bytes(), nil
 	}
 	return nil, fmt.Errorf("no uncompressed form for %v keys", p.Curve)
 }
@@ -328,17 +326,11 @@ func PublicKeyFromPoint(c Curve, point []byte) (PublicKey, error) {
 		}
 		return PublicKey{Curve: c, Bytes: pk.SerializeCompressed()}, nil
 	case P256:
-		var x, y *big.Int
-		switch {
-		case len(point) == 65 && point[0] == 4:
-			x, y = elliptic.Unmarshal(elliptic.P256(), point) //nolint:staticcheck // validated point decoding
-		case len(point) == 33:
-			x, y = elliptic.UnmarshalCompressed(elliptic.P256(), point)
+		pk, err := p256Point(point)
+		if err != nil {
+			return PublicKey{}, fmt.Errorf("invalid P-256 public key: %w", err)
 		}
-		if x == nil {
-			return PublicKey{}, errors.New("invalid P-256 public key")
-		}
-		return PublicKey{Curve: c, Bytes: elliptic.MarshalCompressed(elliptic.P256(), x, y)}, nil
+		return PublicKey{Curve: c, Bytes: pk.BytesCompressed()}, nil
 	case Ed25519:
 		if len(point) != ed25519.PublicKeySize {
 			return PublicKey{}, fmt.Errorf("invalid Ed25519 public key length %d", len(point))

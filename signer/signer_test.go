@@ -97,7 +97,7 @@ func (k highSKey) Sign(ctx context.Context, d []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := secp256k1.S256().N
+	n := secp256k1.Params().N
 	if k.Curve() == signer.P256 {
 		n = p256N()
 	}

@@ -7,19 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
-
-	_ "github.com/keyward/keyward/signer/local"
-	_ "github.com/keyward/keyward/watermark/file"
-	_ "github.com/keyward/keyward/watermark/postgres"
 )
-
-type command struct {
-	name    string
-	summary string
-	run     func(args []string) error
-}
 
 var topUsage = `keyward: a remote signer for Tezos and Ethereum.
 
@@ -108,6 +99,9 @@ func subcommands(group string, args []string, stdout, stderr io.Writer, subs map
 	}
 	return f(args[1:])
 }
+
+// filepathAbs is filepath.Abs, for commands that print absolute paths.
+var filepathAbs = filepath.Abs
 
 // newFlags makes a FlagSet whose --help prints a synopsis and the flags.
 func newFlags(name, synopsis string, stdout io.Writer) *flag.FlagSet {

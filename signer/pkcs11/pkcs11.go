@@ -8,8 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -17,6 +15,9 @@ import (
 
 	"github.com/keyward/keyward/signer"
 )
+
+// The backend and its Key: opening a key (discovering its curve and public
+// key), signing on a pooled session (pool.go), readiness and close.
 
 // PKCS#11 3.0 constants missing from miekg/pkcs11 v1.1.2.
 const (
@@ -51,134 +52,6 @@ func (backend) Open(ctx context.Context, u *signer.URI) (signer.Key, error) {
 	return k, nil
 }
 
-// module is one loaded and initialized PKCS#11 library, shared by every key on it.
-type module struct {
-	path string
-	ctx  *p11.Ctx
-
-	// pins remembers, per slot, the PIN of the last successful login: the
-	// login state is shared by every session of the process, so a second key
-	// with a wrong PIN would otherwise be accepted silently.
-	pinMu sync.Mutex
-	pins  map[uint]string
-}
-
-var (
-	modMu   sync.Mutex
-	modules = map[string]*module{}
-)
-
-// loadModule loads and initializes the library at path once per process.
-func loadModule(path string) (*module, error) {
-	path = filepath.Clean(path)
-	modMu.Lock()
-	defer modMu.Unlock()
-	if m, ok := modules[path]; ok {
-		return m, nil
-	}
-	c := p11.New(path)
-	if c == nil {
-		return nil, fmt.Errorf("%w %s: cannot load the library", ErrModule, path)
-	}
-	if err := c.Initialize(); err != nil && !errors.Is(err, p11.Error(p11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
-		c.Destroy()
-		return nil, fmt.Errorf("%w %s: C_Initialize: %w", ErrModule, path, err)
-	}
-	m := &module{path: path, ctx: c, pins: map[uint]string{}}
-	modules[path] = m
-	return m, nil
-}
-
-// findSlot returns the slot holding the one present token that r selects, and its label.
-func (m *module) findSlot(r *ref) (uint, string, error) {
-	slots, err := m.ctx.GetSlotList(true)
-	if err != nil {
-		return 0, "", fmt.Errorf("pkcs11 %s: %w: C_GetSlotList: %w", r.redacted, ErrModule, err)
-	}
-	var found []uint
-	var label string
-	for _, s := range slots {
-		if r.hasSlotID && s != r.slotID {
-			continue
-		}
-		ti, err := m.ctx.GetTokenInfo(s)
-		if err != nil {
-			continue
-		}
-		if (r.token != "" && ti.Label != r.token) || (r.serial != "" && ti.SerialNumber != r.serial) ||
-			(r.manufacturer != "" && ti.ManufacturerID != r.manufacturer) || (r.model != "" && ti.Model != r.model) {
-			continue
-		}
-		found = append(found, s)
-		label = ti.Label
-	}
-	switch len(found) {
-	case 0:
-		return 0, "", fmt.Errorf("pkcs11 %s: %w", r.redacted, ErrTokenNotFound)
-	case 1:
-		return found[0], label, nil
-	}
-	return 0, "", fmt.Errorf("pkcs11 %s: %w: %d tokens match (add serial= or slot-id=)", r.redacted, ErrAmbiguous, len(found))
-}
-
-// openSession opens a session on slot and logs the user in (a token already
-// logged in by another session of this process is fine).
-func (m *module) openSession(slot uint, flags uint, pin string) (p11.SessionHandle, error) {
-	h, err := m.ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION|flags)
-	if err != nil {
-		return 0, fmt.Errorf("C_OpenSession: %w", err)
-	}
-	err = m.ctx.Login(h, p11.CKU_USER, pin)
-	m.pinMu.Lock()
-	switch {
-	case err == nil:
-		m.pins[slot] = pin
-	case errors.Is(err, p11.Error(p11.CKR_USER_ALREADY_LOGGED_IN)):
-		if known, ok := m.pins[slot]; ok && known != pin {
-			err = fmt.Errorf("%w: the PIN differs from the one the token is logged in with", ErrLogin)
-		} else {
-			err = nil
-		}
-	}
-	m.pinMu.Unlock()
-	if err != nil {
-		_ = m.ctx.CloseSession(h)
-		if errors.Is(err, ErrLogin) {
-			return 0, err
-		}
-		if isLoginError(err) {
-			return 0, fmt.Errorf("%w: %w", ErrLogin, err)
-		}
-		return 0, fmt.Errorf("C_Login: %w", err)
-	}
-	return h, nil
-}
-
-func isLoginError(err error) bool {
-	for _, rv := range []uint{p11.CKR_PIN_INCORRECT, p11.CKR_PIN_INVALID, p11.CKR_PIN_LEN_RANGE,
-		p11.CKR_PIN_LOCKED, p11.CKR_PIN_EXPIRED} {
-		if errors.Is(err, p11.Error(rv)) {
-			return true
-		}
-	}
-	return false
-}
-
-// findObjects returns up to max handles of objects matching tmpl.
-func (m *module) findObjects(h p11.SessionHandle, tmpl []*p11.Attribute, max int) ([]p11.ObjectHandle, error) {
-	if err := m.ctx.FindObjectsInit(h, tmpl); err != nil {
-		return nil, fmt.Errorf("C_FindObjectsInit: %w", err)
-	}
-	objs, _, err := m.ctx.FindObjects(h, max)
-	if ferr := m.ctx.FindObjectsFinal(h); err == nil && ferr != nil {
-		err = ferr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("C_FindObjects: %w", err)
-	}
-	return objs, nil
-}
-
 // Key is a private key in a PKCS#11 token. It is safe for concurrent use:
 // each signature runs on one of the key's pooled sessions, without a global lock.
 type Key struct {
@@ -202,8 +75,6 @@ type Key struct {
 	poolSize  int
 	closeOnce sync.Once
 }
-
-type session struct{ h p11.SessionHandle }
 
 var (
 	_ signer.Key              = (*Key)(nil)
@@ -352,90 +223,6 @@ func (k *Key) PublicKey() signer.PublicKey { return k.pub }
 
 // Token returns the label of the token holding the key.
 func (k *Key) Token() string { return k.token }
-
-// unavailable wraps a module error for the signing path.
-func (k *Key) unavailable(err error) error {
-	return fmt.Errorf("pkcs11 token %q: %w: %w", k.token, signer.ErrUnavailable, err)
-}
-
-// acquire takes a session from the pool, opening and logging in a new one for
-// an empty entry. The caller must give it back with release or drop.
-func (k *Key) acquire(ctx context.Context) (*session, error) {
-	var s *session
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case e, ok := <-k.sessions:
-		if !ok {
-			return nil, k.unavailable(errClosed)
-		}
-		s = e
-	}
-	if s != nil {
-		return s, nil
-	}
-	h, err := k.openSession()
-	if err != nil {
-		k.sessions <- nil
-		return nil, k.unavailable(err)
-	}
-	return &session{h: h}, nil
-}
-
-// openSession opens and logs in a session for the pool. When the token is no
-// longer in its slot (removed, or reinserted where the module gave it a new
-// slot id), it looks the token up again by the reference's selection.
-func (k *Key) openSession() (p11.SessionHandle, error) {
-	slot := uint(k.slot.Load())
-	h, err := k.mod.openSession(slot, 0, k.pin)
-	if err == nil || !tokenMoved(err) {
-		return h, err
-	}
-	ns, _, ferr := k.mod.findSlot(k.sel)
-	if ferr != nil || ns == slot {
-		return 0, err
-	}
-	slog.Info("pkcs11 token found in a new slot", "token", k.token, "slot", ns)
-	k.slot.Store(uint64(ns))
-	k.priv.Store(0)
-	return k.mod.openSession(ns, 0, k.pin)
-}
-
-func tokenMoved(err error) bool {
-	for _, rv := range []uint{p11.CKR_SLOT_ID_INVALID, p11.CKR_TOKEN_NOT_PRESENT, p11.CKR_TOKEN_NOT_RECOGNIZED, p11.CKR_DEVICE_REMOVED} {
-		if errors.Is(err, p11.Error(rv)) {
-			return true
-		}
-	}
-	return false
-}
-
-func (k *Key) release(s *session) { k.sessions <- s }
-
-// drop discards a session the module reported as failed and frees its pool
-// entry, so the next request opens a fresh one.
-func (k *Key) drop(s *session, cause error) {
-	if !sessionGone(cause) {
-		_ = k.mod.ctx.CloseSession(s.h)
-	}
-	if staleHandle(cause) {
-		k.priv.Store(0)
-	}
-	slog.Warn("pkcs11 session dropped", "token", k.token, "object", k.object, "err", cause)
-	k.sessions <- nil
-}
-
-// sessionGone reports errors after which the session handle is no longer
-// valid, so it must not be closed (the number may be reused).
-func sessionGone(err error) bool {
-	for _, rv := range []uint{p11.CKR_SESSION_HANDLE_INVALID, p11.CKR_SESSION_CLOSED,
-		p11.CKR_DEVICE_REMOVED, p11.CKR_TOKEN_NOT_PRESENT, p11.CKR_CRYPTOKI_NOT_INITIALIZED} {
-		if errors.Is(err, p11.Error(rv)) {
-			return true
-		}
-	}
-	return false
-}
 
 // privateHandle returns the private key handle, looking it up again on s
 // after the module invalidated it.

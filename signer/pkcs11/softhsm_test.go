@@ -189,7 +189,10 @@ func verifyIndependently(t testing.TB, pub signer.PublicKey, d, sig []byte) {
 		if x == nil {
 			t.Fatal("invalid P-256 public key")
 		}
-		pk := &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}
+		pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x.FillBytes(make([]byte, 32))...), y.FillBytes(make([]byte, 32))...))
+		if err != nil {
+			t.Fatal(err)
+		}
 		if !ecdsa.Verify(pk, d, new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
 			t.Fatal("crypto/ecdsa rejects the P-256 signature")
 		}

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/keyward/keyward/watermark"
 )
@@ -70,11 +69,15 @@ type Store struct {
 	// for them after closing closing.
 	sigWriters sync.WaitGroup
 	closing    chan struct{}
-}
 
-// sigDelay is how long a background writer waits before writing the newest
-// signature of an entry.
-const sigDelay = 200 * time.Millisecond
+	// Machine-wide key locks (keylock.go). lockKeys is set by LockKeys;
+	// from then on Advance needs its key locked. keyLockMu guards
+	// keyLocks and lockRoot.
+	lockKeys  atomic.Bool
+	keyLockMu sync.Mutex
+	keyLocks  map[string]keyLock
+	lockRoot  string
+}
 
 // entry is the state of one ID.
 type entry struct {
@@ -110,6 +113,11 @@ type entry struct {
 	slots bool
 	seq   uint64
 	slot  int
+
+	// keyLocked is set once the store holds the machine-wide lock of the
+	// ID's key (only when LockKeys was called). Only the turn holder
+	// touches it.
+	keyLocked bool
 
 	// sigPending is the newest signature record waiting to be written to
 	// the .sig file by the entry's background writer (guarded by mu);
@@ -306,6 +314,15 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 		return nil, fmt.Errorf("watermark file %s: %w", id, err)
 	}
 	defer e.release()
+	if !e.keyLocked && s.lockKeys.Load() {
+		if err := s.lockKey(id.Key); err != nil {
+			if !errors.Is(err, watermark.ErrUnavailable) {
+				err = fmt.Errorf("%w: %w", watermark.ErrUnavailable, err) // fail closed: nothing is signed
+			}
+			return nil, err
+		}
+		e.keyLocked = true
+	}
 	// Only turn holders change exists and mark, so reading them here
 	// without e.mu is safe.
 	if e.exists {
@@ -429,73 +446,6 @@ func (s *Store) SetSignature(ctx context.Context, id watermark.ID, level, round 
 	return nil
 }
 
-// pendingSig is a signature waiting for the background writer (encoded
-// there, off the request path).
-type pendingSig struct {
-	id   watermark.ID
-	mark watermark.Mark
-}
-
-// queueSig hands p to e's background signature writer, starting it when
-// none runs. Only the newest pending signature is written.
-func (s *Store) queueSig(e *entry, p *pendingSig) {
-	e.mu.Lock()
-	e.sigPending = p
-	start := !e.sigWriting
-	e.sigWriting = true
-	e.mu.Unlock()
-	if !start {
-		return
-	}
-	s.sigWriters.Add(1)
-	go func() {
-		defer s.sigWriters.Done()
-		// Coalesce: under load a key signs many marks a second, and only
-		// the newest signature is worth keeping. Close cuts the wait short.
-		select {
-		case <-time.After(sigDelay):
-		case <-s.closing:
-		}
-		for {
-			e.mu.Lock()
-			p := e.sigPending
-			e.sigPending = nil
-			if p == nil {
-				e.sigWriting = false
-				e.mu.Unlock()
-				return
-			}
-			e.mu.Unlock()
-			_ = overwrite(filepath.Join(s.dir, e.base+sigSuffix), encodeRecord(p.id, p.mark, true))
-		}
-	}()
-}
-
-// flushSigs waits until every queued signature record has been written.
-func (s *Store) flushSigs() { s.sigWriters.Wait() }
-
-// overwrite writes data over the start of the file at path and cuts it to
-// len(data), without fsync. It never truncates to zero first: on ext4 that
-// pattern (like O_TRUNC) forces a data flush on close, which made
-// SetSignature cost tens of milliseconds. A crash mid-write leaves a file
-// whose checksum fails, which load ignores.
-func overwrite(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	_, werr := f.WriteAt(data, 0)
-	var terr error
-	if werr == nil {
-		if fi, err := f.Stat(); err != nil {
-			terr = err
-		} else if fi.Size() > int64(len(data)) {
-			terr = f.Truncate(int64(len(data)))
-		}
-	}
-	return errors.Join(werr, terr, f.Close())
-}
-
 // Marks implements watermark.Store; entries are sorted by key, chain, kind.
 func (s *Store) Marks(ctx context.Context) ([]watermark.Entry, error) {
 	if err := s.begin(); err != nil {
@@ -583,7 +533,8 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Close waits for operations in flight and releases the directory.
+// Close waits for operations in flight and releases the directory and the
+// key locks.
 func (s *Store) Close() error {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
@@ -593,164 +544,13 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.closing)
 	s.flushSigs()
-	return errors.Join(s.dirf.Close(), s.lock.Close())
+	return errors.Join(s.releaseKeyLocks(), s.dirf.Close(), s.lock.Close())
 }
 
 // step lets tests make one I/O step fail.
 func (s *Store) step(name string) error {
 	if s.failAt != nil {
 		return s.failAt(name)
-	}
-	return nil
-}
-
-// errExchangeUnsupported: renameat2 RENAME_EXCHANGE is not available here.
-var errExchangeUnsupported = errors.New("rename exchange unsupported")
-
-// writeMark makes rec (an encoded mark record) the durable mark of e. The
-// caller holds e's turn. Every failure wraps ErrUnavailable and leaves e's
-// slot state as it was.
-//
-// A mark file in the two-slot format is written in place: the slot that does
-// not hold the current mark gets rec with the next sequence number, then one
-// fdatasync. The file is opened by path for every write, so a directory that
-// was removed or replaced fails the write instead of writing into an
-// unlinked inode.
-//
-// The first mark of an ID (or a file in the older single-record format) is
-// written as a whole new slot file with replaceFile.
-func (s *Store) writeMark(e *entry, rec []byte) (err error) {
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("%w: %w", watermark.ErrUnavailable, err)
-		}
-	}()
-	seq := e.seq + 1
-	slotData, err := encodeSlot(seq, rec)
-	if err != nil {
-		// A record too large for a slot (an ID with a very long key, only
-		// reachable through import): the whole-file single-record format.
-		if err := s.replaceFile(e.base, rec, e.exists); err != nil {
-			return err
-		}
-		e.slots, e.seq, e.slot = false, 0, 0
-		return nil
-	}
-	if e.slots && e.exists {
-		other := 1 - e.slot
-		if err := s.step("write"); err != nil {
-			return err
-		}
-		f, err := os.OpenFile(filepath.Join(s.dir, e.base+markSuffix), os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		if _, err := f.WriteAt(slotData, int64(other*slotSize)); err != nil {
-			f.Close()
-			return err
-		}
-		if err := s.step("fsync"); err != nil {
-			f.Close()
-			return err
-		}
-		if err := fdatasync(f); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		e.seq, e.slot = seq, other
-		return nil
-	}
-	file := make([]byte, slotFileSize)
-	copy(file, slotData)
-	if err := s.replaceFile(e.base, file, e.exists); err != nil {
-		return err
-	}
-	e.slots, e.seq, e.slot = true, seq, 0
-	return nil
-}
-
-// replaceFile makes data the durable contents of base+".mark": write
-// base+".tmp", fsync it, rename it over the mark, fsync the directory. The
-// caller holds the ID's turn, so the temp name is not shared.
-//
-// When the mark exists, the "rename" is an atomic exchange (Linux
-// renameat2 RENAME_EXCHANGE) where available; the previous file left under
-// the temp name is older than the mark file, and Open removes temp files, so
-// it is never read back.
-func (s *Store) replaceFile(base string, data []byte, markExists bool) (err error) {
-	tmp := filepath.Join(s.dir, base+tmpSuffix)
-	mark := filepath.Join(s.dir, base+markSuffix)
-	if err := s.step("create"); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	renamed := false
-	defer func() {
-		if !renamed {
-			os.Remove(tmp)
-		}
-	}()
-	if err := s.step("write"); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.WriteAt(data, 0); err != nil {
-		f.Close()
-		return err
-	}
-	if fi, err := f.Stat(); err != nil {
-		f.Close()
-		return err
-	} else if fi.Size() > int64(len(data)) {
-		if err := f.Truncate(int64(len(data))); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := s.step("fsync"); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := s.step("rename"); err != nil {
-		return err
-	}
-	xerr := errExchangeUnsupported
-	if markExists && !s.noExchange.Load() {
-		xerr = exchange(tmp, mark)
-		if errors.Is(xerr, errExchangeUnsupported) {
-			s.noExchange.Store(true)
-		}
-	}
-	if xerr != nil {
-		// No exchange (first mark for the ID, a platform or filesystem
-		// without it, or the mark file vanished): a plain rename.
-		if err := os.Rename(tmp, mark); err != nil {
-			return err
-		}
-	}
-	renamed = true
-	// If the directory fsync fails the new mark may or may not survive a
-	// crash; the caller leaves memory at the old mark and reports the store
-	// unavailable. Nothing was signed for the new mark, so either outcome
-	// on disk is safe.
-	if err := s.step("dirsync"); err != nil {
-		return err
-	}
-	if err := s.dirf.Sync(); err != nil {
-		return &fs.PathError{Op: "fsync", Path: s.dir, Err: err}
 	}
 	return nil
 }

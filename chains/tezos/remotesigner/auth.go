@@ -1,13 +1,9 @@
 package remotesigner
 
 import (
-	"crypto/elliptic"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
-
-	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/signer"
@@ -93,7 +89,7 @@ func (a *Authorizer) Check(sigText string, target []byte, payload []byte) (strin
 		if curve != signer.CurveUnknown && curve != c {
 			continue
 		}
-		for _, pub := range recoverKeys(c, d[:], sig) {
+		for _, pub := range signer.RecoverPublicKeys(c, d[:], sig) {
 			pkh, err := tezos.PublicKeyHash(pub)
 			if err == nil && a.hash[pkh] && signer.Verify(pub, d[:], sig) {
 				return pkh, nil
@@ -101,67 +97,4 @@ func (a *Authorizer) Check(sigText string, target []byte, payload []byte) (strin
 		}
 	}
 	return "", ErrAuthInvalid
-}
-
-// recoverKeys returns the public keys for which sig (r‖s) over digest verifies.
-func recoverKeys(c signer.Curve, digest, sig []byte) []signer.PublicKey {
-	var out []signer.PublicKey
-	switch c {
-	case signer.Secp256k1:
-		for rec := byte(0); rec < 2; rec++ {
-			compact := make([]byte, 65)
-			compact[0] = 27 + 4 + rec
-			copy(compact[1:], sig)
-			pk, _, err := secpecdsa.RecoverCompact(compact, digest)
-			if err == nil {
-				out = append(out, signer.PublicKey{Curve: c, Bytes: pk.SerializeCompressed()})
-			}
-		}
-	case signer.P256:
-		out = recoverP256(digest, sig)
-	}
-	return out
-}
-
-// recoverP256 computes Q = r⁻¹(sR − eG) for both candidate points R.
-func recoverP256(digest, sig []byte) []signer.PublicKey {
-	curve := elliptic.P256()
-	params := curve.Params()
-	n := params.N
-	r := new(big.Int).SetBytes(sig[:32])
-	s := new(big.Int).SetBytes(sig[32:])
-	if r.Sign() == 0 || s.Sign() == 0 || r.Cmp(n) >= 0 || s.Cmp(n) >= 0 {
-		return nil
-	}
-	e := new(big.Int).SetBytes(digest)
-	rInv := new(big.Int).ModInverse(r, n)
-	if rInv == nil {
-		return nil
-	}
-	var out []signer.PublicKey
-	for _, prefix := range []byte{2, 3} {
-		comp := make([]byte, 33)
-		comp[0] = prefix
-		r.FillBytes(comp[1:])
-		rx, ry := elliptic.UnmarshalCompressed(curve, comp)
-		if rx == nil {
-			continue
-		}
-		// sR
-		sRx, sRy := curve.ScalarMult(rx, ry, s.Bytes()) //nolint:staticcheck
-		// -eG
-		eNeg := new(big.Int).Neg(e)
-		eNeg.Mod(eNeg, n)
-		eGx, eGy := curve.ScalarBaseMult(eNeg.Bytes())  //nolint:staticcheck
-		qx, qy := curve.Add(sRx, sRy, eGx, eGy)         //nolint:staticcheck
-		qx, qy = curve.ScalarMult(qx, qy, rInv.Bytes()) //nolint:staticcheck
-		if qx.Sign() == 0 && qy.Sign() == 0 {
-			continue
-		}
-		pub, err := signer.PublicKeyFromPoint(signer.P256, elliptic.MarshalCompressed(curve, qx, qy))
-		if err == nil {
-			out = append(out, pub)
-		}
-	}
-	return out
 }

@@ -8,60 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strconv"
 	"text/tabwriter"
-	"time"
 
-	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/config"
-	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/watermark"
 )
-
-var filepathAbs = filepath.Abs
-
-const configHelp = `Usage: keyward config check --config FILE
-
-Validates the configuration strictly (unknown fields are errors), opens every
-key and the watermark store, and reports what is wrong.
-`
-
-func cmdConfig(args []string, stdout, stderr io.Writer) error {
-	return subcommands("config", args, stdout, stderr, map[string]func([]string) error{
-		"check": func(a []string) error {
-			fs := newFlags("config check", configHelp, stdout)
-			cfgPath := fs.String("config", "", "configuration file")
-			if _, err := parse(fs, a, stderr); err != nil {
-				return err
-			}
-			if *cfgPath == "" {
-				return errors.New("--config FILE is required")
-			}
-			cfg, err := config.Load(*cfgPath)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			ring, err := keyring.Open(ctx, cfg, nil)
-			if err != nil {
-				return err
-			}
-			defer ring.Close()
-			st, err := watermark.Open(ctx, cfg.Watermark)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := st.Ready(ctx); err != nil {
-				return fmt.Errorf("watermark store not writable: %w", err)
-			}
-			fmt.Fprintf(stdout, "%s: OK (%d keys, watermark %s)\n", *cfgPath, len(ring.Keys()), cfg.Watermark)
-			return nil
-		},
-	}, configHelp)
-}
 
 const watermarkHelp = `Usage: keyward watermark <subcommand> --config FILE
 
@@ -108,6 +59,8 @@ func kindByte(s string) (byte, error) {
 	return 0, fmt.Errorf("unknown kind %q (want block, preattestation or attestation)", s)
 }
 
+// cmdWatermark runs "keyward watermark show|set|export|import" on the
+// configured store.
 func cmdWatermark(args []string, stdout, stderr io.Writer) error {
 	return subcommands("watermark", args, stdout, stderr, map[string]func([]string) error{
 		"show": func(a []string) error {
@@ -261,37 +214,4 @@ func shortHex(b []byte) string {
 		s = s[:16] + "…"
 	}
 	return s
-}
-
-const auditHelp = `Usage: keyward audit verify FILE
-
-Checks the hash chain of an audit log: every line carries the SHA-256 of the
-line before it. Reports the first broken or missing link.
-`
-
-func cmdAudit(args []string, stdout, stderr io.Writer) error {
-	return subcommands("audit", args, stdout, stderr, map[string]func([]string) error{
-		"verify": func(a []string) error {
-			fs := newFlags("audit verify", auditHelp, stdout)
-			pos, err := parse(fs, a, stderr)
-			if err != nil {
-				return err
-			}
-			if len(pos) != 1 {
-				fs.Usage()
-				return errUsage
-			}
-			f, err := os.Open(pos[0])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			n, err := audit.Verify(f)
-			if err != nil {
-				return fmt.Errorf("%s: %w (%d lines before it verified)", pos[0], err, n)
-			}
-			fmt.Fprintf(stdout, "%s: %s lines, chain intact\n", pos[0], strconv.Itoa(n))
-			return nil
-		},
-	}, auditHelp)
 }
