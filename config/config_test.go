@@ -50,3 +50,16 @@ func TestParse_EthereumBeyondLoopbackWhenAllowed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Finding 1 of issue 11: Ethereum rules whose items are all commented out
+// passed `config check` and signed anything on any chain.
+func TestParse_RefusesRulesWithoutValue(t *testing.T) {
+	for name, rules := range map[string]string{
+		"ethereum": "    ethereum:\n      chain_ids:\n        # - 1\n      to:\n        # - \"0x…dEaD\"\n      max_value:\n",
+		"tezos":    "    tezos:\n      allow: [generic]\n      operations: [transaction]\n      to:\n        # - KT1…%update\n",
+	} {
+		if _, err := Parse(strings.NewReader(minimal + rules)); err == nil || !strings.Contains(err.Error(), "has no value") {
+			t.Errorf("%s: err = %v, want a rule without value refused", name, err)
+		}
+	}
+}
