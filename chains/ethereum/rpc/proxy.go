@@ -10,7 +10,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,16 +39,30 @@ func newUpstream(raw string, client *http.Client) (*upstream, error) {
 	return &upstream{url: raw, client: client}, nil
 }
 
-// forwardable reports whether an unsigned method may go to the node: the
-// eth_, net_ and web3_ namespaces, never anything that signs or lists the
-// node's accounts, in any letter case (some nodes match names loosely).
-func forwardable(method string) bool {
-	m := strings.ToLower(method)
-	if strings.HasPrefix(m, "eth_sign") || strings.HasPrefix(m, "eth_sendtransaction") || m == "eth_accounts" {
-		return false
-	}
-	return strings.HasPrefix(method, "eth_") || strings.HasPrefix(method, "net_") || strings.HasPrefix(method, "web3_")
+// forwardMethods are the methods forwarded to ethereum.upstream, by exact
+// name (letter case included): reads, filters, and the submission of
+// transactions signed elsewhere. Anything else, in particular what a node
+// signs with accounts it manages (eth_sign*, eth_sendTransaction,
+// eth_resend, personal_*), lists them (eth_accounts, eth_coinbase) or
+// administers it, is -32601 without reaching the node. The README's
+// Ethereum section lists the same names (TestProxy_READMEListsTheForwardedMethods).
+var forwardMethods = map[string]bool{
+	"eth_chainId": true, "eth_blockNumber": true, "eth_syncing": true,
+	"eth_getBalance": true, "eth_getTransactionCount": true, "eth_getCode": true, "eth_getStorageAt": true, "eth_getProof": true,
+	"eth_call": true, "eth_estimateGas": true, "eth_createAccessList": true,
+	"eth_gasPrice": true, "eth_maxPriorityFeePerGas": true, "eth_feeHistory": true, "eth_blobBaseFee": true,
+	"eth_getBlockByNumber": true, "eth_getBlockByHash": true, "eth_getBlockReceipts": true,
+	"eth_getBlockTransactionCountByNumber": true, "eth_getBlockTransactionCountByHash": true,
+	"eth_getTransactionByHash": true, "eth_getTransactionByBlockHashAndIndex": true, "eth_getTransactionByBlockNumberAndIndex": true,
+	"eth_getTransactionReceipt": true, "eth_getLogs": true,
+	"eth_newFilter": true, "eth_newBlockFilter": true, "eth_newPendingTransactionFilter": true,
+	"eth_getFilterChanges": true, "eth_getFilterLogs": true, "eth_uninstallFilter": true,
+	"eth_sendRawTransaction": true,
+	"net_version": true, "net_listening": true, "web3_clientVersion": true,
 }
+
+// forwardable reports whether method may go to the node (forwardMethods).
+func forwardable(method string) bool { return forwardMethods[method] }
 
 // forward sends one request to the node and returns its result, or its
 // error object as an *Error.
