@@ -46,19 +46,27 @@ func newUpstream(raw string, client *http.Client) (*upstream, error) {
 // eth_resend, personal_*), lists them (eth_accounts, eth_coinbase) or
 // administers it, is -32601 without reaching the node. The README's
 // Ethereum section lists the same names (TestProxy_READMEListsTheForwardedMethods).
-var forwardMethods = map[string]bool{
-	"eth_chainId": true, "eth_blockNumber": true, "eth_syncing": true,
-	"eth_getBalance": true, "eth_getTransactionCount": true, "eth_getCode": true, "eth_getStorageAt": true, "eth_getProof": true,
-	"eth_call": true, "eth_estimateGas": true, "eth_createAccessList": true,
-	"eth_gasPrice": true, "eth_maxPriorityFeePerGas": true, "eth_feeHistory": true, "eth_blobBaseFee": true,
-	"eth_getBlockByNumber": true, "eth_getBlockByHash": true, "eth_getBlockReceipts": true,
-	"eth_getBlockTransactionCountByNumber": true, "eth_getBlockTransactionCountByHash": true,
-	"eth_getTransactionByHash": true, "eth_getTransactionByBlockHashAndIndex": true, "eth_getTransactionByBlockNumberAndIndex": true,
-	"eth_getTransactionReceipt": true, "eth_getLogs": true,
-	"eth_newFilter": true, "eth_newBlockFilter": true, "eth_newPendingTransactionFilter": true,
-	"eth_getFilterChanges": true, "eth_getFilterLogs": true, "eth_uninstallFilter": true,
-	"eth_sendRawTransaction": true,
-	"net_version": true, "net_listening": true, "web3_clientVersion": true,
+var forwardMethods = setOf(
+	"eth_chainId", "eth_blockNumber", "eth_syncing",
+	"eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt", "eth_getProof",
+	"eth_call", "eth_estimateGas", "eth_createAccessList",
+	"eth_gasPrice", "eth_maxPriorityFeePerGas", "eth_feeHistory", "eth_blobBaseFee",
+	"eth_getBlockByNumber", "eth_getBlockByHash", "eth_getBlockReceipts",
+	"eth_getBlockTransactionCountByNumber", "eth_getBlockTransactionCountByHash",
+	"eth_getTransactionByHash", "eth_getTransactionByBlockHashAndIndex", "eth_getTransactionByBlockNumberAndIndex",
+	"eth_getTransactionReceipt", "eth_getLogs",
+	"eth_newFilter", "eth_newBlockFilter", "eth_newPendingTransactionFilter",
+	"eth_getFilterChanges", "eth_getFilterLogs", "eth_uninstallFilter",
+	"eth_sendRawTransaction",
+	"net_version", "net_listening", "web3_clientVersion",
+)
+
+func setOf(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }
 
 // forwardable reports whether method may go to the node (forwardMethods).
