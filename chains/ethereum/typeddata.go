@@ -270,6 +270,10 @@ func numbersToStrings(v any) any {
 
 // TypedDataHash is the EIP-712 digest keccak256(0x19 0x01
 // domainSeparator hashStruct(message)) of typed data from ParseTypedData.
+// Every domain field is optional, so an empty domain (EIP712Domain with no
+// members) is hashed, as ethers, viem and eth-sig-util do: go-ethereum
+// refuses it as "domain is undefined". Such a signature is valid on every
+// chain; the policy refuses it by ethereum.chain_ids when that is set.
 func TypedDataHash(field string, td *apitypes.TypedData) (digest []byte, err error) {
 	defer func() {
 		// go-ethereum's primitive encoder panics on some malformed
@@ -278,9 +282,6 @@ func TypedDataHash(field string, td *apitypes.TypedData) (digest []byte, err err
 			digest, err = nil, paramErr(field, "cannot encode typed data: %v", r)
 		}
 	}()
-	if len(td.Domain.Map()) == 0 {
-		return nil, paramErr(field, "cannot encode typed data: domain is undefined")
-	}
 	e := &typedEncoder{td: td, typeHash: map[string][]byte{}}
 	domain, err := e.hashStruct("EIP712Domain", td.Domain.Map())
 	if err != nil {
@@ -294,7 +295,8 @@ func TypedDataHash(field string, td *apitypes.TypedData) (digest []byte, err err
 }
 
 // typedEncoder is EIP-712's hashStruct as go-ethereum's apitypes encodes it
-// (the same members, values and errors: FuzzTypedDataHash_MatchesGoEthereum),
+// (the same members, values and errors, FuzzTypedDataHash_MatchesGoEthereum,
+// but for the empty domain),
 // with go-ethereum's encoder of primitive values, but each type's hash
 // computed once: go-ethereum recomputes a type's dependencies and checks
 // every type again at every struct of the message, about n⁴ for n nested

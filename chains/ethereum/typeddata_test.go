@@ -233,6 +233,9 @@ func FuzzTypedDataHash_MatchesGoEthereum(f *testing.F) {
 			h, _, err = apitypes.TypedDataAndHash(*td)
 			return h, err
 		}()
+		if len(td.Domain.Map()) == 0 {
+			return // go-ethereum refuses the empty domain (TestTypedDataHash_EmptyDomainSignsAsEthers)
+		}
 		if (err == nil) != (gerr == nil) || err == nil && string(ours) != string(theirs) {
 			t.Fatalf("keyward %x, %v; go-ethereum %x, %v", ours, err, theirs, gerr)
 		}

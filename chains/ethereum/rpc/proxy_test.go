@@ -43,9 +43,14 @@ func recordingNode(t *testing.T) (url string, seen func() []string) {
 	}
 }
 
-func proxyCall(t *testing.T, h http.Handler, method string) (result json.RawMessage, code int) {
+// rpcCall posts one JSON-RPC request to h and returns its result, or its
+// error code and message.
+func rpcCall(t *testing.T, h http.Handler, method string, params ...any) (result json.RawMessage, code int, msg string) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": []any{}})
+	if params == nil {
+		params = []any{}
+	}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body)))
 	var resp struct {
@@ -56,9 +61,9 @@ func proxyCall(t *testing.T, h http.Handler, method string) (result json.RawMess
 		t.Fatalf("%s: %v: %s", method, err, w.Body)
 	}
 	if resp.Error != nil {
-		return nil, resp.Error.Code
+		return nil, resp.Error.Code, resp.Error.Message
 	}
-	return resp.Result, 0
+	return resp.Result, 0, ""
 }
 
 // Finding 7 of issue 11: with an upstream, eth_resend (which re-signs with
@@ -76,7 +81,7 @@ func TestProxy_ForwardsOnlyTheAllowList(t *testing.T) {
 		t.Fatal(err)
 	}
 	for m := range forwardMethods {
-		if res, code := proxyCall(t, h, m); code != 0 || string(res) != `"0x1"` {
+		if res, code, _ := rpcCall(t, h, m); code != 0 || string(res) != `"0x1"` {
 			t.Errorf("%s: result %s code %d, want the node's answer", m, res, code)
 		}
 		if got := seen(); !slices.Equal(got, []string{m}) {
@@ -89,7 +94,7 @@ func TestProxy_ForwardsOnlyTheAllowList(t *testing.T) {
 		"personal_unlockAccount", "personal_sendTransaction", "personal_sign_", "admin_addPeer", "debug_setHead", "miner_start",
 		"txpool_content", "engine_forkchoiceUpdatedV3", "clique_propose", "net_", "web3_sha3x", "rpc_modules",
 	} {
-		if res, code := proxyCall(t, h, m); code != CodeMethodNotFound {
+		if res, code, _ := rpcCall(t, h, m); code != CodeMethodNotFound {
 			t.Errorf("%q: result %s code %d, want -32601", m, res, code)
 		}
 	}

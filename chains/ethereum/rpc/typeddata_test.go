@@ -1,0 +1,64 @@
+package rpc
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/keyward/keyward/config"
+	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/signer"
+	"github.com/keyward/keyward/signer/local"
+)
+
+// Finding 9 of issue 11: typed data with an empty domain is signed when
+// the key's policy allows it, as ethers 6 Wallet.signTypedData signs it
+// (the vector below is its output for Hardhat's account 0; the ethers run
+// itself is TestTypedDataHash_EmptyDomainSignsAsEthers in chains/ethereum),
+// and refused by ethereum.chain_ids when that is set: the signature is
+// valid on every chain.
+func TestHandler_EmptyDomainTypedDataSignedUnlessChainIDsSet(t *testing.T) {
+	const td = `{"types":{"EIP712Domain":[],"Message":[{"name":"data","type":"string"}]},"primaryType":"Message","domain":{},"message":{"data":"Hello!"}}`
+	const ethers = `"0x5a589c3ef826d80f756da8dd8f557bdbc05f8d41cbe8c38c0ee5014bea8f17451d02a290bc9a87d673c246f7bd174c443bcb0dc9df76233eaf14813fa3c212561b"`
+	var keys []*keyring.Key
+	for _, k := range []struct {
+		name, secret string
+		rules        *policy.EthereumRules
+	}{
+		{"any", "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80", &policy.EthereumRules{SignTypedData: true}},
+		{"mainnet", "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d", &policy.EthereumRules{SignTypedData: true, ChainIDs: []uint64{1}}},
+	} {
+		sk, err := local.ParseSecret(k.secret, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := signer.ParseURI("file:///keys/" + k.name + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := keyring.NewKey(k.name, u, sk, config.KeyConfig{Ref: u.String(), Ethereum: k.rules})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	ring, err := keyring.New(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHandler(Options{Ring: func() *keyring.Ring { return ring }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"eth_signTypedData_v4", "eth_signTypedData"} {
+		for _, form := range []any{json.RawMessage(td), td} {
+			if res, code, msg := rpcCall(t, h, m, keys[0].EthAddress, form); code != 0 || string(res) != ethers {
+				t.Errorf("%s: %s (%d %s), want ethers' %s", m, res, code, msg, ethers)
+			}
+			if _, code, msg := rpcCall(t, h, m, keys[1].EthAddress, form); code != CodeRefused || !strings.Contains(msg, "ethereum.chain_ids") {
+				t.Errorf("%s with chain_ids: %d %s, want refused by ethereum.chain_ids", m, code, msg)
+			}
+		}
+	}
+}
