@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 )
@@ -46,24 +47,40 @@ func ParseTypedData(field string, raw json.RawMessage) (*apitypes.TypedData, err
 	if len(raw) > MaxTypedDataBytes {
 		return nil, paramErr(field, "%d bytes, above the limit typed_data.max_bytes = %d", len(raw), MaxTypedDataBytes)
 	}
-	// go-ethereum parses the domain's chainId while decoding, in time
-	// quadratic in its length: look at its length first.
-	var chain struct {
-		Domain struct {
-			ChainID json.RawMessage `json:"chainId"`
+	// Decoded as apitypes.TypedData would be, but for the domain's chainId,
+	// which go-ethereum parses in time quadratic in its length (every
+	// occurrence of a repeated key): its length is checked first.
+	var wire struct {
+		Types       apitypes.Types `json:"types"`
+		PrimaryType string         `json:"primaryType"`
+		Domain      struct {
+			Name              string          `json:"name"`
+			Version           string          `json:"version"`
+			ChainID           json.RawMessage `json:"chainId"`
+			VerifyingContract string          `json:"verifyingContract"`
+			Salt              string          `json:"salt"`
 		} `json:"domain"`
+		Message apitypes.TypedDataMessage `json:"message"`
 	}
-	if err := json.Unmarshal(raw, &chain); err == nil && len(chain.Domain.ChainID) > MaxTypedDataIntLen {
-		return nil, paramErr(field+".domain.chainId", "%d characters, above the limit typed_data.max_int_length = %d", len(chain.Domain.ChainID), MaxTypedDataIntLen)
-	}
-	var td apitypes.TypedData
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if err := dec.Decode(&td); err != nil {
+	if err := dec.Decode(&wire); err != nil {
 		return nil, paramErr(field, "not EIP-712 typed data: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, paramErr(field, "trailing data after the typed data")
+	}
+	d := wire.Domain
+	td := apitypes.TypedData{Types: wire.Types, PrimaryType: wire.PrimaryType, Message: wire.Message,
+		Domain: apitypes.TypedDataDomain{Name: d.Name, Version: d.Version, VerifyingContract: d.VerifyingContract, Salt: d.Salt}}
+	if len(d.ChainID) > MaxTypedDataIntLen {
+		return nil, paramErr(field+".domain.chainId", "%d characters, above the limit typed_data.max_int_length = %d", len(d.ChainID), MaxTypedDataIntLen)
+	}
+	if len(d.ChainID) > 0 && !bytes.Equal(d.ChainID, []byte("null")) {
+		td.Domain.ChainId = new(math.HexOrDecimal256)
+		if err := json.Unmarshal(d.ChainID, td.Domain.ChainId); err != nil {
+			return nil, paramErr(field+".domain.chainId", "%v", err)
+		}
 	}
 	if len(td.Types) > MaxTypedDataTypes {
 		return nil, paramErr(field+".types", "%d types, above the limit typed_data.max_types = %d", len(td.Types), MaxTypedDataTypes)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -214,6 +215,8 @@ func FuzzTypedDataHash_MatchesGoEthereum(f *testing.F) {
 		"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":[{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"}],"contents":"Hello, Bob!",
 		"tags":[["0x0000000000000000000000000000000000000000000000000000000000000001","0x0000000000000000000000000000000000000000000000000000000000000002"]]}}`))
 	f.Add(nestedTypedData(5, 3))
+	f.Add([]byte(`{"types":{"EIP712Domain":[{"name":"chainId","type":"uint256"}],"M":[]},"primaryType":"M","domain":{"chainId":"0x01","ChainID":"7"},"message":{}}`))
+	f.Add([]byte(`{"types":{"EIP712Domain":[{"name":"name","type":"string"}],"M":[]},"primaryType":"M","domain":{"name":"n","chainId":null},"message":{}}`))
 	f.Add(arrayTypedData(3, 2, 1))
 	f.Add(manyTypes(3, 2))
 	f.Add([]byte(`{"types":{"EIP712Domain":[{"name":"salt","type":"bytes32"}],"A":[{"name":"b","type":"B[]"},{"name":"n","type":"int8"}],"B":[{"name":"a","type":"A[]"},{"name":"x","type":"bool"}]},
@@ -222,6 +225,10 @@ func FuzzTypedDataHash_MatchesGoEthereum(f *testing.F) {
 		td, err := ParseTypedData("p", data)
 		if err != nil {
 			return
+		}
+		var ref apitypes.TypedData // the domain decodes as go-ethereum's does
+		if err := json.Unmarshal(data, &ref); err == nil && !reflect.DeepEqual(ref.Domain, td.Domain) {
+			t.Fatalf("domain %+v, go-ethereum decodes %+v", td.Domain, ref.Domain)
 		}
 		ours, err := TypedDataHash("p", td)
 		theirs, gerr := func() (h []byte, err error) {
