@@ -8,11 +8,13 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/keyward/keyward/internal/strictyaml"
 	"github.com/keyward/keyward/policy"
 )
 
@@ -105,17 +107,48 @@ func Parse(r io.Reader) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	var c Config
+	c, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decode reads the one YAML document in data after checking it against
+// Config (strictyaml.Check): an unknown field, a setting without a value, a
+// merge key, an anchor or an alias is an error naming its YAML path and
+// line. yaml.v3 would apply a merge key's fields without the checks of the
+// mapping they land in, and read a setting whose list items are all
+// commented out as left out (for tezos.authorized_keys: no authentication).
+func decode(data []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("empty configuration")
 		}
 		return nil, err
 	}
-	c.applyDefaults()
-	if err := c.Validate(); err != nil {
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("line %d: more than one YAML document (remove the --- separator)", more.Line)
+	}
+	if err := strictyaml.Check(&doc, reflect.TypeFor[Config](), ""); err != nil {
+		return nil, err
+	}
+	// The node is checked; decode the text again with yaml.v3's own strict
+	// mode as well.
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	var c Config
+	if err := strict.Decode(&c); err != nil {
 		return nil, err
 	}
 	return &c, nil

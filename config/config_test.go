@@ -50,3 +50,66 @@ func TestParse_EthereumBeyondLoopbackWhenAllowed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Finding 1 of issue 11: Ethereum rules whose items are all commented out
+// passed `config check` and signed anything on any chain.
+func TestParse_RefusesRulesWithoutValue(t *testing.T) {
+	for name, rules := range map[string]string{
+		"ethereum": "    ethereum:\n      chain_ids:\n        # - 1\n      to:\n        # - \"0x…dEaD\"\n      max_value:\n",
+		"tezos":    "    tezos:\n      allow: [generic]\n      operations: [transaction]\n      to:\n        # - KT1…%update\n",
+	} {
+		if _, err := Parse(strings.NewReader(minimal + rules)); err == nil || !strings.Contains(err.Error(), "has no value") {
+			t.Errorf("%s: err = %v, want a rule without value refused", name, err)
+		}
+	}
+}
+
+// Finding 2 of issue 11: a merge key carried a typo and null rules past the
+// strict decode, and a 10¹² mutez transaction with a 100 tez fee was signed.
+// Merge keys, anchors and aliases are refused anywhere, with the line.
+func TestParse_RefusesMergeKeysAnchorsAndAliases(t *testing.T) {
+	for name, tc := range map[string]struct {
+		text, want string
+	}{
+		"merge key in rules (the finding)": {minimal + "    tezos: {<<: {to: , max_fee: , mxa_amount: \"0 tez\"}, allow: [generic], operations: [transaction]}\n",
+			"line 6: keys.baker.tezos: merge key <<"},
+		"merge key in a listener": {minimal + "tezos:\n  <<: {authorized_keys: []}\n", "line 7: tezos: merge key <<"},
+		"merge key at the top":    {"<<: {audit: /tmp/a}\n" + minimal, "line 1: merge key <<"},
+		"anchor and alias":        {minimal + "  other:\n    ref: file:///tmp/o.json\n    tezos: &r {allow: [generic]}\n  third:\n    ref: file:///tmp/t.json\n    tezos: *r\n", "line 8: keys.other.tezos: anchor &r"},
+		"alias of a scalar":       {"watermark: file:///tmp/wm\nkeys:\n  a:\n    ref: &f file:///k\n", "line 4: keys.a.ref: anchor &f"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tc.text))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// An unknown field is named by its YAML path, not by a Go type; a setting
+// written without a value is an error anywhere (authorized_keys: with its
+// items commented out would turn request authentication off); a second YAML
+// document is not silently ignored.
+func TestParse_NamesTheYAMLPath(t *testing.T) {
+	for name, tc := range map[string]struct {
+		text, want string
+	}{
+		"unknown listener field": {minimal + "tezos:\n  listne: 127.0.0.1:1\n", "line 7: tezos.listne: unknown field"},
+		"unknown key field":      {minimal + "    polcy: {}\n", "line 6: keys.baker.polcy: unknown field"},
+		"unknown nested rule":    {minimal + "    ethereum:\n      typed_data_domains: [{chainid: 1}]\n", "line 7: keys.baker.ethereum.typed_data_domains[0].chainid: unknown field"},
+		"authorized keys null":   {minimal + "tezos:\n  authorized_keys:\n    # - edpk…\n", "line 7: tezos.authorized_keys: has no value"},
+		"audit null":             {minimal + "audit:\n", "line 6: audit: has no value"},
+		"second document":        {minimal + "---\nkeys: {}\n", "more than one YAML document"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tc.text))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "config.") {
+				t.Fatalf("err = %v names a Go type", err)
+			}
+		})
+	}
+}

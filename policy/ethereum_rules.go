@@ -1,5 +1,7 @@
 package policy
 
+import "gopkg.in/yaml.v3"
+
 // EthereumRules is the YAML form of a key's Ethereum policy (keys.<name>.ethereum).
 // A key without an ethereum section is not served on the Ethereum side.
 type EthereumRules struct {
@@ -13,6 +15,12 @@ type EthereumRules struct {
 	TypedDataDomains   []TypedDataDomain   `yaml:"typed_data_domains"`  // optional domain allow-list
 	SignAuthorizations bool                `yaml:"sign_authorizations"` // EIP-7702 authorizations (delegating the account's code)
 	SignCliqueHeaders  bool                `yaml:"sign_clique_headers"` // account_signData application/x-clique-header (proof-of-authority block seals)
+}
+
+// UnmarshalYAML decodes the rules strictly (see decodeRules).
+func (r *EthereumRules) UnmarshalYAML(n *yaml.Node) error {
+	type plain EthereumRules
+	return decodeRules(n, (*plain)(r))
 }
 
 // TypedDataDomain is one allowed EIP-712 domain; zero fields match anything.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"reflect"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -39,34 +38,10 @@ type TezosRules struct {
 	MaxFee string `yaml:"max_fee"`
 }
 
-// UnmarshalYAML decodes the rules strictly (an unknown field is an error,
-// as in the rest of the configuration) and refuses a rule written without a
-// value: YAML reads "allow:" whose items are all commented out as null,
-// which would otherwise mean "left out" (the consensus default for allow,
-// any chain, destination or amount for the others).
+// UnmarshalYAML decodes the rules strictly (see decodeRules).
 func (r *TezosRules) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.MappingNode {
-		known := map[string]bool{}
-		t := reflect.TypeOf(*r)
-		for i := 0; i < t.NumField(); i++ {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			known[name] = true
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.Value == "<<" { // merge key: its mapping was decoded, and checked, where it is anchored
-				continue
-			}
-			if !known[k.Value] {
-				return fmt.Errorf("line %d: field %s not found in the tezos rules", k.Line, k.Value)
-			}
-			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-				return fmt.Errorf("line %d: %s has no value (write [] for an empty list, or remove the line)", k.Line, k.Value)
-			}
-		}
-	}
 	type plain TezosRules
-	return n.Decode((*plain)(r))
+	return decodeRules(n, (*plain)(r))
 }
 
 // Tezos is a key's compiled Tezos policy.

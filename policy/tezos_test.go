@@ -200,24 +200,6 @@ func TestTezos_Allows(t *testing.T) {
 	}
 }
 
-// A rule written with no value (every list item commented out, or a
-// forgotten value) must not fall back to "left out": for allow that is the
-// consensus default, for chains, to and max_amount it is "any".
-func TestTezosRules_NullValueIsAnError(t *testing.T) {
-	for _, field := range []string{"allow", "chains", "operations", "to", "max_amount", "max_fee"} {
-		for _, null := range []string{"", " ~", " null"} {
-			src := "allow: [generic]\n" + field + ":" + null + "\n"
-			if field == "allow" {
-				src = "allow:" + null + "\n  # - block\n"
-			}
-			var r TezosRules
-			if err := yaml.Unmarshal([]byte(src), &r); err == nil {
-				t.Errorf("%q accepted: %+v", src, r)
-			}
-		}
-	}
-}
-
 // Decoding stays strict: an unknown field is an error, known fields decode.
 func TestTezosRules_DecodesStrictly(t *testing.T) {
 	var r TezosRules

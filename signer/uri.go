@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -29,8 +30,19 @@ type URI struct {
 	raw    string
 }
 
-// secretParams are query parameters never printed.
-var secretParams = map[string]bool{"pin-value": true, "passphrase": true}
+// printableParams are the query parameters, and pathAttrs the path
+// attributes (RFC 7512) of opaque URIs, whose values hold no secret and are
+// printed. Every other value (pin-value, passphrase, a token, a misspelt
+// name) is printed as REDACTED: names are compared decoded and lower-cased,
+// as a backend may read them. A backend that adds a parameter whose value is
+// worth printing adds it here.
+var (
+	printableParams = map[string]bool{"module-path": true, "module-name": true, "pin-source": true, "passphrase-source": true,
+		"region": true, "endpoint": true, "profile": true, "timeout": true, "pool-size": true}
+	pathAttrs = map[string]bool{"token": true, "manufacturer": true, "serial": true, "model": true, "object": true, "type": true,
+		"id": true, "slot-id": true, "slot-description": true, "slot-manufacturer": true,
+		"library-manufacturer": true, "library-description": true, "library-version": true}
+)
 
 // ParseURI parses a key reference.
 func ParseURI(s string) (*URI, error) {
@@ -50,26 +62,28 @@ func ParseURI(s string) (*URI, error) {
 	if strings.HasPrefix(rest, "//") {
 		pu, err := url.Parse(s)
 		if err != nil {
-			return nil, fmt.Errorf("key ref %q: %v", redact(s), err)
+			return nil, fmt.Errorf("key ref %q: %s", redact(s), describe(err))
 		}
 		u.Host = pu.Host
 		u.Path = pu.Path
-		u.Query = pu.Query()
+		if u.Query, err = url.ParseQuery(pu.RawQuery); err != nil { // pu.Query() drops malformed pairs
+			return nil, fmt.Errorf("key ref %q: query: %s", redact(s), describe(err))
+		}
 		return u, nil
 	}
 	attrs, query, _ := strings.Cut(rest, "?")
 	u.Attrs = map[string]string{}
-	for _, part := range strings.Split(attrs, ";") {
+	for i, part := range strings.Split(attrs, ";") {
 		if part == "" {
 			continue
 		}
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
-			return nil, fmt.Errorf("key ref %q: attribute %q is not name=value", redact(s), part)
+			return nil, fmt.Errorf("key ref %q: attribute %d is not name=value", redact(s), i+1)
 		}
 		dv, err := url.PathUnescape(v)
 		if err != nil {
-			return nil, fmt.Errorf("key ref %q: attribute %q: %v", redact(s), k, err)
+			return nil, fmt.Errorf("key ref %q: attribute %q: %s", redact(s), k, describe(err))
 		}
 		if _, dup := u.Attrs[k]; dup {
 			return nil, fmt.Errorf("key ref %q: attribute %q given twice", redact(s), k)
@@ -79,7 +93,7 @@ func ParseURI(s string) (*URI, error) {
 	if query != "" {
 		q, err := url.ParseQuery(query)
 		if err != nil {
-			return nil, fmt.Errorf("key ref %q: query: %v", redact(s), err)
+			return nil, fmt.Errorf("key ref %q: query: %s", redact(s), describe(err))
 		}
 		u.Query = q
 	}
@@ -89,24 +103,99 @@ func ParseURI(s string) (*URI, error) {
 // String returns the reference as given.
 func (u *URI) String() string { return u.raw }
 
-// Redacted returns the reference with secret query values (pin-value) hidden,
-// safe for logs and errors.
+// Redacted returns the reference with every secret hidden (see
+// printableParams; userinfo and fragments too), safe for logs and errors.
 func (u *URI) Redacted() string { return redact(u.raw) }
 
 // Param returns the query parameter name, or "".
 func (u *URI) Param(name string) string { return u.Query.Get(name) }
 
+// redact hides, in a reference as written (parsed or not), the values of
+// query parameters and opaque-URI path attributes other than the printable
+// ones, the userinfo of a hierarchical URI and its fragment.
 func redact(s string) string {
-	base, q, ok := strings.Cut(s, "?")
+	s = strings.TrimSpace(s)
+	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok {
-		return s
+		return "REDACTED" // not a URI: nothing is known to be harmless
 	}
-	parts := strings.Split(q, "&")
-	for i, p := range parts {
-		k, _, _ := strings.Cut(p, "=")
-		if secretParams[k] {
-			parts[i] = k + "=REDACTED"
+	var b strings.Builder
+	b.WriteString(scheme + ":")
+	if strings.HasPrefix(rest, "//") {
+		rest, _, hasFrag := strings.Cut(rest, "#")
+		base, q, hasQ := strings.Cut(rest, "?")
+		authority, path, hasPath := strings.Cut(base[2:], "/")
+		if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+			authority = "REDACTED" + authority[i:]
 		}
+		b.WriteString("//" + authority)
+		if hasPath {
+			b.WriteString("/" + path)
+		}
+		if hasQ {
+			b.WriteString("?" + redactPairs(q, "&;", printableParams, url.QueryUnescape))
+		}
+		if hasFrag {
+			b.WriteString("#REDACTED")
+		}
+		return b.String()
 	}
-	return base + "?" + strings.Join(parts, "&")
+	attrs, q, hasQ := strings.Cut(rest, "?")
+	b.WriteString(redactPairs(attrs, ";", pathAttrs, url.PathUnescape))
+	if hasQ {
+		b.WriteString("?" + redactPairs(q, "&;", printableParams, url.QueryUnescape))
+	}
+	return b.String()
+}
+
+// redactPairs rewrites name=value pairs separated by any of seps, keeping
+// the value only when the name, decoded and lower-cased, is printable and
+// the decoded value holds no userinfo ("@").
+func redactPairs(s, seps string, printable map[string]bool, unescape func(string) (string, error)) string {
+	var b strings.Builder
+	for s != "" {
+		part := s
+		sep := ""
+		if i := strings.IndexAny(s, seps); i >= 0 {
+			part, sep, s = s[:i], s[i:i+1], s[i+1:]
+		} else {
+			s = ""
+		}
+		k, v, hasV := strings.Cut(part, "=")
+		name, err := unescape(k)
+		known := err == nil && printable[strings.ToLower(name)]
+		switch {
+		case !hasV && !known && k != "":
+			k = "REDACTED" // a bare word may be a secret written without its name
+		case hasV:
+			if dv, err := unescape(v); err != nil || !known || strings.Contains(dv, "@") {
+				v = "REDACTED"
+			}
+		}
+		b.WriteString(k)
+		if hasV {
+			b.WriteString("=" + v)
+		}
+		b.WriteString(sep)
+	}
+	return b.String()
+}
+
+// describe says what is wrong with a URI without quoting it: net/url's
+// errors hold the whole input, the bad %-escape or a piece of the host.
+func describe(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var esc url.EscapeError
+	var host url.InvalidHostError
+	switch {
+	case errors.As(err, &esc):
+		return "malformed %-escape"
+	case errors.As(err, &host):
+		return "invalid character in host"
+	}
+	msg, _, _ := strings.Cut(err.Error(), `"`) // "invalid port \":x\" after host": drop the quoted input
+	return strings.TrimSpace(msg)
 }

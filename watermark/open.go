@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -29,8 +31,8 @@ func Register(scheme string, o Opener) {
 // Open opens the store named by rawURL. An unknown scheme is an error.
 func Open(ctx context.Context, rawURL string) (Store, error) {
 	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("watermark %q: %v", rawURL, err)
+	if err != nil { // net/url's error quotes the whole URL
+		return nil, fmt.Errorf("watermark %q: not a valid URL (want file:///dir or postgres://user@host/db)", RedactURL(rawURL))
 	}
 	regMu.RLock()
 	o, ok := openers[u.Scheme]
@@ -41,7 +43,56 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 	regMu.RUnlock()
 	if !ok {
 		sort.Strings(known)
-		return nil, fmt.Errorf("watermark %q: unknown scheme %q (known: %v)", u.Redacted(), u.Scheme, known)
+		return nil, fmt.Errorf("watermark %q: unknown scheme %q (known: %v)", RedactURL(rawURL), u.Scheme, known)
 	}
 	return o(ctx, u)
+}
+
+var (
+	urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
+	// dsnPassword is a password or sslpassword setting of a libpq
+	// key=value DSN: a quoted value with backslash escapes, or one up to
+	// the next unescaped space.
+	dsnPassword = regexp.MustCompile(`(?i)(\w*password\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:[^\s\\]|\\.)*)`)
+)
+
+// RedactURL returns a watermark store URL, parsed or not, fit for errors
+// and logs: the password of its userinfo, the values of query parameters
+// whose decoded name contains "password" (password, sslpassword) and its
+// fragment read REDACTED; in a PostgreSQL key=value DSN ("host=db
+// password=…"), so do the password settings. Store backends name their URL
+// with it.
+func RedactURL(raw string) string {
+	if !urlScheme.MatchString(raw) {
+		return dsnPassword.ReplaceAllString(raw, "${1}REDACTED")
+	}
+	rest, _, hasFrag := strings.Cut(raw, "#")
+	rest, q, hasQ := strings.Cut(rest, "?")
+	scheme, hier, _ := strings.Cut(rest, "://")
+	authority, path, hasPath := strings.Cut(hier, "/")
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		if user, _, hasPass := strings.Cut(authority[:at], ":"); hasPass {
+			authority = user + ":REDACTED" + authority[at:]
+		}
+	}
+	var b strings.Builder
+	b.WriteString(scheme + "://" + authority)
+	if hasPath {
+		b.WriteString("/" + path)
+	}
+	if hasQ {
+		pairs := strings.Split(q, "&")
+		for i, p := range pairs {
+			k, _, hasV := strings.Cut(p, "=")
+			name, err := url.QueryUnescape(k)
+			if hasV && (err != nil || strings.Contains(strings.ToLower(name), "password")) {
+				pairs[i] = k + "=REDACTED"
+			}
+		}
+		b.WriteString("?" + strings.Join(pairs, "&"))
+	}
+	if hasFrag {
+		b.WriteString("#REDACTED")
+	}
+	return b.String()
 }

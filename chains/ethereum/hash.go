@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/accounts"
@@ -12,100 +11,12 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/rlp"
-	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 	"github.com/holiman/uint256"
 )
 
 // PersonalHash is the EIP-191 version 0x45 hash of data:
 // keccak256("\x19Ethereum Signed Message:\n" + len(data) + data).
 func PersonalHash(data []byte) []byte { return accounts.TextHash(data) }
-
-// ParseTypedData decodes EIP-712 typed data given either as a JSON object or
-// as a JSON string holding the object (eth_signTypedData_v4 clients send both).
-func ParseTypedData(field string, raw json.RawMessage) (*apitypes.TypedData, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, paramErr(field, "missing typed data")
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, paramErr(field, "not a JSON string: %v", err)
-		}
-		raw = []byte(s)
-	}
-	var td apitypes.TypedData
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&td); err != nil {
-		return nil, paramErr(field, "not EIP-712 typed data: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, paramErr(field, "trailing data after the typed data")
-	}
-	// Member names are unique: go-ethereum only counts a struct's members
-	// against the data, so a repeated member would let the domain type leave
-	// out a chainId or verifyingContract the policy checks.
-	for name, members := range td.Types {
-		seen := make(map[string]bool, len(members))
-		for _, m := range members {
-			if seen[m.Name] {
-				return nil, paramErr(field+".types", "%s declares member %q twice", truncate(name), truncate(m.Name))
-			}
-			seen[m.Name] = true
-		}
-	}
-	if _, ok := td.Types["EIP712Domain"]; !ok {
-		return nil, paramErr(field+".types", "no EIP712Domain type")
-	}
-	if td.PrimaryType == "" {
-		return nil, paramErr(field+".primaryType", "missing")
-	}
-	if _, ok := td.Types[td.PrimaryType]; !ok {
-		return nil, paramErr(field+".primaryType", "type %q is not defined", td.PrimaryType)
-	}
-	if td.Message == nil {
-		return nil, paramErr(field+".message", "missing")
-	}
-	// Numbers stay exact: go-ethereum's encoder reads decimal strings
-	// exactly but JSON numbers as float64.
-	td.Message = numbersToStrings(map[string]any(td.Message)).(map[string]any)
-	return &td, nil
-}
-
-func numbersToStrings(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		return x.String()
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbersToStrings(e)
-		}
-		return x
-	case []any:
-		for i, e := range x {
-			x[i] = numbersToStrings(e)
-		}
-		return x
-	}
-	return v
-}
-
-// TypedDataHash is the EIP-712 digest keccak256(0x19 0x01 domainSeparator hashStruct(message)).
-func TypedDataHash(field string, td *apitypes.TypedData) (digest []byte, err error) {
-	defer func() {
-		// go-ethereum's encoder panics on some malformed inputs; they are the
-		// client's mistake, not ours.
-		if r := recover(); r != nil {
-			digest, err = nil, paramErr(field, "cannot encode typed data: %v", r)
-		}
-	}()
-	h, _, err := apitypes.TypedDataAndHash(*td)
-	if err != nil {
-		return nil, paramErr(field, "cannot encode typed data: %v", err)
-	}
-	return h, nil
-}
 
 // CliqueHeaderHash checks that data is the RLP of a clique header without its
 // 65-byte seal (what clique passes to account_signData with

@@ -49,7 +49,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 			if err := st.Ready(ctx); err != nil {
 				return fmt.Errorf("watermark store not writable: %w", err)
 			}
-			fmt.Fprintf(stdout, "%s: OK (%d keys, watermark %s)\n", *cfgPath, len(ring.Keys()), cfg.Watermark)
+			fmt.Fprintf(stdout, "%s: OK (%d keys, watermark %s)\n", *cfgPath, len(ring.Keys()), watermark.RedactURL(cfg.Watermark))
 			return nil
 		},
 	}, configHelp)

@@ -3,6 +3,8 @@ package testutil
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,8 +13,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // InCI reports whether the tests run under CI (CI=true), where a missing
@@ -115,4 +119,31 @@ func TinyTmpfs(t *testing.T, size string) string {
 		}
 	})
 	return mnt
+}
+
+// RunJS runs `node script args...` in test/<dir> (whose npm package must
+// include module, installed by `npm ci` there) and decodes the one JSON
+// object it prints. A missing node or node_modules calls Need.
+func RunJS(t testing.TB, dir, module, script string, args ...string) map[string]any {
+	t.Helper()
+	nodeBin := LookPath(t, "node")
+	wd := filepath.Join(RepoRoot(), "test", dir)
+	if _, err := os.Stat(filepath.Join(wd, "node_modules", module, "package.json")); err != nil {
+		Need(t, module+" (npm ci in test/"+dir+")", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nodeBin, append([]string{script}, args...)...)
+	cmd.Dir = wd
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node %s %s: %v\n%s", script, strings.Join(args, " "), err, stderr.String())
+	}
+	var res map[string]any
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%s output %q: %v", script, out, err)
+	}
+	return res
 }

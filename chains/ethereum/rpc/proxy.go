@@ -10,7 +10,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,16 +39,38 @@ func newUpstream(raw string, client *http.Client) (*upstream, error) {
 	return &upstream{url: raw, client: client}, nil
 }
 
-// forwardable reports whether an unsigned method may go to the node: the
-// eth_, net_ and web3_ namespaces, never anything that signs or lists the
-// node's accounts, in any letter case (some nodes match names loosely).
-func forwardable(method string) bool {
-	m := strings.ToLower(method)
-	if strings.HasPrefix(m, "eth_sign") || strings.HasPrefix(m, "eth_sendtransaction") || m == "eth_accounts" {
-		return false
+// forwardMethods are the methods forwarded to ethereum.upstream, by exact
+// name (letter case included): reads, filters, and the submission of
+// transactions signed elsewhere. Anything else, in particular what a node
+// signs with accounts it manages (eth_sign*, eth_sendTransaction,
+// eth_resend, personal_*), lists them (eth_accounts, eth_coinbase) or
+// administers it, is -32601 without reaching the node. The README's
+// Ethereum section lists the same names (TestProxy_READMEListsTheForwardedMethods).
+var forwardMethods = setOf(
+	"eth_chainId", "eth_blockNumber", "eth_syncing",
+	"eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt", "eth_getProof",
+	"eth_call", "eth_estimateGas", "eth_createAccessList",
+	"eth_gasPrice", "eth_maxPriorityFeePerGas", "eth_feeHistory", "eth_blobBaseFee",
+	"eth_getBlockByNumber", "eth_getBlockByHash", "eth_getBlockReceipts",
+	"eth_getBlockTransactionCountByNumber", "eth_getBlockTransactionCountByHash",
+	"eth_getTransactionByHash", "eth_getTransactionByBlockHashAndIndex", "eth_getTransactionByBlockNumberAndIndex",
+	"eth_getTransactionReceipt", "eth_getLogs",
+	"eth_newFilter", "eth_newBlockFilter", "eth_newPendingTransactionFilter",
+	"eth_getFilterChanges", "eth_getFilterLogs", "eth_uninstallFilter",
+	"eth_sendRawTransaction",
+	"net_version", "net_listening", "web3_clientVersion",
+)
+
+func setOf(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
 	}
-	return strings.HasPrefix(method, "eth_") || strings.HasPrefix(method, "net_") || strings.HasPrefix(method, "web3_")
+	return m
 }
+
+// forwardable reports whether method may go to the node (forwardMethods).
+func forwardable(method string) bool { return forwardMethods[method] }
 
 // forward sends one request to the node and returns its result, or its
 // error object as an *Error.

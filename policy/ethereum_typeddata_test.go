@@ -32,3 +32,16 @@ func TestEthereumCheckTypedData_ContractOnlyEntryStillNeedsChainID(t *testing.T)
 		TypedDataDomains: []TypedDataDomain{{VerifyingContract: "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"}}})
 	wantEthRule(t, p.CheckTypedData(apitypes.TypedDataDomain{Name: "Ether Mail", VerifyingContract: "0xcccccccccccccccccccccccccccccccccccccccc"}), "ethereum.chain_ids")
 }
+
+// An empty domain (every EIP-712 domain field is optional) makes a
+// signature valid on every chain and for every contract: allowed when the
+// key's rules allow typed data on any chain, refused by chain_ids when set,
+// and by typed_data_domains when that lists a contract.
+func TestEthereumCheckTypedData_EmptyDomain(t *testing.T) {
+	empty := apitypes.TypedDataDomain{}
+	wantEthRule(t, mustCompileEth(t, &EthereumRules{SignTypedData: true}).CheckTypedData(empty), "")
+	wantEthRule(t, mustCompileEth(t, &EthereumRules{SignTypedData: true, ChainIDs: []uint64{1}}).CheckTypedData(empty), "ethereum.chain_ids")
+	wantEthRule(t, mustCompileEth(t, &EthereumRules{SignTypedData: true,
+		TypedDataDomains: []TypedDataDomain{{VerifyingContract: "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"}}}).CheckTypedData(empty), "ethereum.typed_data_domains")
+	wantEthRule(t, mustCompileEth(t, nil).CheckTypedData(empty), "ethereum.sign_typed_data")
+}
