@@ -35,8 +35,9 @@ type Options struct {
 	// ChainID answers eth_chainId when there is no upstream, and is the chain
 	// id of transactions that carry none (0: not configured).
 	ChainID uint64
-	// Upstream is an optional node URL: unsigned eth_/net_/web3_ methods are
-	// forwarded there and eth_sendTransaction is served.
+	// Upstream is an optional node URL: the read and submit methods of the
+	// forwarding allow-list (forwardMethods) go there, and
+	// eth_sendTransaction is served.
 	Upstream string
 	// TokensFile optionally names a bearer-token file (see LoadTokens); then
 	// every request needs "Authorization: Bearer <token>".

@@ -31,7 +31,8 @@ type upstream struct {
 func newUpstream(raw string, client *http.Client) (*upstream, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("ethereum upstream %q: want an http(s) URL", raw)
+		// The URL is not repeated: node URLs often carry an API key.
+		return nil, fmt.Errorf("ethereum.upstream: want an http(s) URL with a host (the value is not shown: it may hold an API key)")
 	}
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
