@@ -56,7 +56,7 @@ func TestKeys_OctezVectors(t *testing.T) {
 				t.Fatalf("ParsePublicKeyHash: %v %v", c, err)
 			}
 			raw, _ := PKHBytes(pub)
-			tag, _ := curveTag(v.curve)
+			tag := encodings[v.curve].tag
 			if len(raw) != 21 || raw[0] != tag || !bytes.Equal(raw[1:], h) {
 				t.Fatalf("PKHBytes = %x, hash %x", raw, h)
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyward/keyward/chains/ethereum"
 	"github.com/keyward/keyward/chains/tezos"
+	"github.com/keyward/keyward/chains/tezos/octezkey"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/signer/local"
@@ -137,7 +138,7 @@ secret. SECRET_FILE must not be readable by group or others.`, stdout)
 	if err != nil {
 		return err
 	}
-	k, err := local.ParseSecret(string(text), func() ([]byte, error) {
+	k, err := parseSecretText(string(text), func() ([]byte, error) {
 		if *octezPass != "" {
 			return local.ReadPassphraseFile(*octezPass)
 		}
@@ -149,10 +150,26 @@ secret. SECRET_FILE must not be readable by group or others.`, stdout)
 	if err != nil {
 		return err
 	}
+	defer k.Zero()
 	if err := local.WriteKeyFile(context.Background(), *wf.out, k, opts); err != nil {
 		return err
 	}
 	return printKey(stdout, "file://"+absPath(*wf.out), k.PublicKey())
+}
+
+// parseSecretText parses the text of keys import: 64 hex digits
+// (secp256k1), else an Octez secret key.
+func parseSecretText(text string, passphrase func() ([]byte, error)) (*local.PrivateKey, error) {
+	k, err := local.ParseHexSecret(text)
+	if !errors.Is(err, local.ErrNotHexSecret) {
+		return k, err
+	}
+	c, secret, err := octezkey.Parse(text, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(secret)
+	return local.NewPrivateKey(c, secret)
 }
 
 func cmdKeysShow(args []string, stdout, stderr io.Writer) error {
