@@ -21,6 +21,7 @@ var (
 	PrefixSppk = []byte{3, 254, 226, 86}  // sppk, 33
 	PrefixP2pk = []byte{3, 178, 139, 127} // p2pk, 33
 	PrefixBLpk = []byte{6, 149, 135, 204} // BLpk, 48
+	PrefixMdpk = []byte{13, 7, 237, 67}   // mdpk, 1312: ML-DSA-44 public key (Ushuaia)
 
 	PrefixEdsig  = []byte{9, 245, 205, 134, 18} // edsig, 64
 	PrefixSpsig1 = []byte{13, 115, 101, 19, 63} // spsig1, 64

@@ -26,7 +26,7 @@ var (
 	// ErrUnavailable means this build has no BLS12-381 (blst needs cgo).
 	ErrUnavailable = errors.New("BLS12-381 keys need a keyward built with cgo (blst)")
 	// ErrBadSecret means a secret is not a scalar in [1, r-1] of 32 bytes.
-	ErrBadSecret = errors.New("invalid BLS12-381 secret key")
+	ErrBadSecret = errors.New("not a BLS12-381 scalar in [1, r-1]")
 	// ErrBadPublicKey means bytes are not a compressed G1 point of the prime-order subgroup other than the identity.
-	ErrBadPublicKey = errors.New("invalid BLS12-381 public key")
+	ErrBadPublicKey = errors.New("not a canonical compressed G1 point of the prime-order subgroup other than the identity")
 )
