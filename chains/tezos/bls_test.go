@@ -125,12 +125,12 @@ func TestParseRequest_DALEntrapmentEvidenceLayouts(t *testing.T) {
 		kinds []string // nil: malformed
 	}{
 		{"Ushuaia with lag_index", generic(head().raw(0xff, 2).i32(9).dyn([]byte{1, 2, 3}).zeros(48).b), []string{"dal_entrapment_evidence"}},
-		{"Ushuaia without lag_index", generic(head().raw(0x00).i32(1<<24|1).dyn([]byte{1, 2, 3}).zeros(48).b), []string{"dal_entrapment_evidence"}},
+		{"Ushuaia without lag_index", generic(head().raw(0x00).i32(1<<24 | 1).dyn([]byte{1, 2, 3}).zeros(48).b), []string{"dal_entrapment_evidence"}},
 		{"Tallinn", generic(head().i32(9).dyn([]byte{1, 2, 3}).zeros(48).b), []string{"dal_entrapment_evidence"}},
 		{"Ushuaia then a transaction", generic(head().raw(0xff, 0).i32(9).dyn(nil).zeros(48).b, kindTail()), []string{"dal_entrapment_evidence", "transaction"}},
 		{"Tallinn then a transaction", generic(head().i32(1<<24|9).dyn([]byte{4}).zeros(48).b, kindTail()), []string{"dal_entrapment_evidence", "transaction"}},
 		{"ambiguous between the layouts", generic(ambiguous, kindTail()), nil},
-		{"bad lag_index presence byte", generic(head().raw(0x01, 2).i32(1<<24|9).dyn(nil).zeros(48).b), nil},
+		{"bad lag_index presence byte", generic(head().raw(0x01, 2).i32(1<<24 | 9).dyn(nil).zeros(48).b), nil},
 		{"lag_index missing", generic(head().raw(0xff).b), nil},
 	}
 	for _, tc := range tests {
