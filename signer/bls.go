@@ -102,10 +102,6 @@ func SignMessage(ctx context.Context, k Key, scheme BLSScheme, msg []byte) ([]by
 	if err != nil {
 		return nil, err
 	}
-	sig, err := bk.SignBLS(ctx, scheme, msg)
-	if err != nil {
-		return nil, err
-	}
 	pk, err := ownBLSKey(pub)
 	if err != nil {
 		return nil, err
@@ -114,7 +110,16 @@ func SignMessage(ctx context.Context, k Key, scheme BLSScheme, msg []byte) ([]by
 	if augmented {
 		aug = pub.Bytes
 	}
-	if !pk.Verify(aug, msg, sig, dst) {
+	// The public-key half of the pairing check (hashing msg to G2, a Miller
+	// loop) does not need the signature: it runs while the key signs.
+	prepared := make(chan *bls12381.Prepared, 1)
+	go func() { prepared <- pk.Prepare(aug, msg, dst) }()
+	sig, err := bk.SignBLS(ctx, scheme, msg)
+	check := <-prepared
+	if err != nil {
+		return nil, err
+	}
+	if !check.Check(sig) {
 		return nil, ErrBadSignature
 	}
 	return sig, nil

@@ -100,6 +100,9 @@ func NewPrivateKey(c signer.Curve, secret []byte) (*PrivateKey, error) {
 		return fromEd(ed25519.NewKeyFromSeed(secret)), nil
 	case signer.BLS12381:
 		sk, err := bls12381.SecretKeyFromLE(secret)
+		if errors.Is(err, bls12381.ErrUnavailable) {
+			return nil, fmt.Errorf("local: %w", err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadSecret, err)
 		}

@@ -94,15 +94,42 @@ func ParsePublicKey(b []byte) (*PublicKey, error) {
 	return pk, nil
 }
 
-// Verify checks a 96-byte compressed signature over aug ‖ msg under dst with
-// a pairing check, refusing signatures outside G2's prime-order subgroup.
-func (pk *PublicKey) Verify(aug, msg, sig, dst []byte) bool {
-	if len(sig) != SignatureSize {
+// g1 is the generator of G1.
+var g1 = blst.P1Generator().ToAffine()
+
+// Prepared is the public-key half of a verification: the pairing of pk with
+// aug ‖ msg hashed to G2, computed before (or while) the signature is made.
+type Prepared struct {
+	ctx blst.Pairing
+}
+
+// Prepare hashes aug ‖ msg to G2 under dst and pairs it with pk (a Miller
+// loop); Check then completes the verification of a signature.
+func (pk *PublicKey) Prepare(aug, msg, dst []byte) *Prepared {
+	ctx := blst.PairingCtx(true, dst)
+	if blst.PairingAggregatePkInG1(ctx, &pk.p, false, nil, false, msg, aug) != 0 {
+		return &Prepared{}
+	}
+	blst.PairingCommit(ctx)
+	return &Prepared{ctx: ctx}
+}
+
+// Check reports whether the 96-byte compressed signature sig verifies:
+// sig must decode to a point of G2's prime-order subgroup and satisfy
+// e(pk, H(aug ‖ msg)) = e(g1, sig).
+func (p *Prepared) Check(sig []byte) bool {
+	if p.ctx == nil || len(sig) != SignatureSize {
 		return false
 	}
 	s := new(blst.P2Affine).Uncompress(sig)
-	if s == nil {
+	if s == nil || !s.SigValidate(false) {
 		return false
 	}
-	return s.Verify(true, &pk.p, false, msg, dst, aug)
+	return blst.PairingFinalVerify(p.ctx, blst.Fp12MillerLoop(s, g1))
+}
+
+// Verify checks a 96-byte compressed signature over aug ‖ msg under dst
+// with a pairing check (Prepare then Check).
+func (pk *PublicKey) Verify(aug, msg, sig, dst []byte) bool {
+	return pk.Prepare(aug, msg, dst).Check(sig)
 }

@@ -32,5 +32,14 @@ type PublicKey struct{}
 // ParsePublicKey fails with ErrUnavailable in a build without cgo.
 func ParsePublicKey([]byte) (*PublicKey, error) { return nil, ErrUnavailable }
 
-// Verify is never called: no PublicKey exists without cgo.
+// Prepared is the public-key half of a verification; a build without cgo has none.
+type Prepared struct{}
+
+// Prepare is never called: no PublicKey exists without cgo.
+func (*PublicKey) Prepare(_, _, _ []byte) *Prepared { return &Prepared{} }
+
+// Check is false: no signature verifies without cgo.
+func (*Prepared) Check([]byte) bool { return false }
+
+// Verify is false: no signature verifies without cgo.
 func (*PublicKey) Verify(_, _, _, _ []byte) bool { return false }
