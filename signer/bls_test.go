@@ -240,3 +240,30 @@ func BenchmarkBLS(b *testing.B) {
 		})
 	})
 }
+
+// FuzzPublicKeyFromPoint_BLS: any bytes given as a BLS12-381 public key are
+// refused or accepted as a valid point that verifies nothing it did not sign.
+func FuzzPublicKeyFromPoint_BLS(f *testing.F) {
+	k, _ := local.Generate(signer.BLS12381)
+	f.Add(k.PublicKey().Bytes)
+	outside, _ := hex.DecodeString("a4c9678ad327129f4388e7f7ff781fc8e98d181add820b79d15facdca422b3ee7fb20f7082a7f9b7c7915053191cb013")
+	f.Add(outside)
+	f.Add(append([]byte{0xc0}, make([]byte, 47)...))
+	f.Add([]byte{})
+	sig, _ := k.SignBLS(context.Background(), signer.BLSProofOfPossession, []byte("m"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pub, err := signer.PublicKeyFromPoint(signer.BLS12381, b)
+		if err != nil {
+			if !errors.Is(err, signer.ErrBadBLSPublicKey) {
+				t.Fatalf("error %v is not ErrBadBLSPublicKey", err)
+			}
+			return
+		}
+		if !bytes.Equal(pub.Bytes, b) || len(b) != signer.BLSPublicKeySize {
+			t.Fatalf("accepted %x as %x", b, pub.Bytes)
+		}
+		if !bytes.Equal(b, k.PublicKey().Bytes) && signer.VerifyBLS(pub, signer.BLSProofOfPossession, []byte("m"), sig) {
+			t.Fatal("another key's signature verifies")
+		}
+	})
+}
