@@ -1,4 +1,4 @@
-// Package signer defines the Key and Backend interfaces every key store implements, parses key URIs, and normalizes and verifies every signature before it leaves keyward.
+// Package signer defines the Key and Backend interfaces every key store implements (and the Sealer interface of sealed key files), parses key URIs, and normalizes and verifies every signature, ECDSA, Ed25519 or BLS, before it leaves keyward.
 package signer
 
 import (
