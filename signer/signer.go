@@ -1,4 +1,4 @@
-// Package signer defines the Key and Backend interfaces every key store implements, parses key URIs, and normalizes and verifies every signature before it leaves keyward.
+// Package signer defines the Key and Backend interfaces every key store implements (and the Sealer interface of sealed key files), parses key URIs, and normalizes and verifies every signature, ECDSA, Ed25519 or BLS, before it leaves keyward.
 package signer
 
 import (
@@ -16,6 +16,8 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	gethcrypto "github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/keyward/keyward/signer/internal/bls12381"
 )
 
 // Curve is the signature scheme of a key.
@@ -27,6 +29,7 @@ const (
 	Secp256k1          // Tezos tz2, Ethereum
 	P256               // Tezos tz3 (NIST P-256, prime256v1)
 	Ed25519            // Tezos tz1
+	BLS12381           // Tezos tz4 (BLS12-381, MinPk: public keys in G1, signatures in G2)
 )
 
 func (c Curve) String() string {
@@ -37,6 +40,8 @@ func (c Curve) String() string {
 		return "p256"
 	case Ed25519:
 		return "ed25519"
+	case BLS12381:
+		return "bls12-381"
 	}
 	return "unknown"
 }
@@ -50,12 +55,15 @@ func ParseCurve(s string) (Curve, error) {
 		return P256, nil
 	case "ed25519", "Ed25519", "tz1":
 		return Ed25519, nil
+	case "bls", "bls12-381", "bls12381", "BLS12-381", "BLS12381", "tz4":
+		return BLS12381, nil
 	}
-	return CurveUnknown, fmt.Errorf("unknown key type %q (want secp256k1, p256 or ed25519)", s)
+	return CurveUnknown, fmt.Errorf("unknown key type %q (want secp256k1, p256, ed25519 or bls)", s)
 }
 
 // PublicKey is a public key in its compact form: 33-byte compressed SEC1 for
-// secp256k1 and P-256, the 32-byte key for Ed25519.
+// secp256k1 and P-256, the 32-byte key for Ed25519, the 48-byte compressed
+// G1 point for BLS12-381.
 type PublicKey struct {
 	Curve Curve
 	Bytes []byte
@@ -80,8 +88,9 @@ type Key interface {
 	PublicKey() PublicKey
 	// Sign signs a 32-byte digest. ECDSA keys return r||s (32 bytes each,
 	// either S form: SignDigest normalizes); Ed25519 keys return the 64-byte
-	// signature of the digest taken as the message. Errors reaching the
-	// backend wrap ErrUnavailable.
+	// signature of the digest taken as the message; BLS12-381 keys never
+	// sign a digest and fail with ErrNotDigestKey (they are BLSKeys). Errors
+	// reaching the backend wrap ErrUnavailable.
 	Sign(ctx context.Context, digest []byte) ([]byte, error)
 }
 
@@ -154,11 +163,14 @@ func SignDigest(ctx context.Context, k Key, digest []byte) ([]byte, error) {
 	if len(digest) != 32 {
 		return nil, ErrBadDigest
 	}
+	pub := k.PublicKey()
+	if pub.Curve == BLS12381 {
+		return nil, ErrNotDigestKey
+	}
 	sig, err := k.Sign(ctx, digest)
 	if err != nil {
 		return nil, err
 	}
-	pub := k.PublicKey()
 	if pub.Curve != Ed25519 {
 		sig, err = NormalizeLowS(pub.Curve, sig)
 		if err != nil {
@@ -238,7 +250,8 @@ func IsLowS(c Curve, sig []byte) bool {
 	return false
 }
 
-// Verify checks sig (r||s for ECDSA, raw for Ed25519) over digest.
+// Verify checks sig (r||s for ECDSA, raw for Ed25519) over digest. It is
+// false for BLS12-381 keys, whose signatures VerifyBLS checks.
 func Verify(pub PublicKey, digest, sig []byte) bool {
 	if len(sig) != 64 {
 		return false
@@ -316,7 +329,9 @@ func (p PublicKey) Uncompressed() ([]byte, error) {
 }
 
 // PublicKeyFromPoint builds a PublicKey from a SEC1 point (compressed or
-// uncompressed) on curve c, or a 32-byte Ed25519 key, checking that it is valid.
+// uncompressed) on curve c, a 32-byte Ed25519 key, or a 48-byte compressed
+// BLS12-381 G1 point, checking that it is valid (for BLS12-381: canonical,
+// in the prime-order subgroup and not the identity).
 func PublicKeyFromPoint(c Curve, point []byte) (PublicKey, error) {
 	switch c {
 	case Secp256k1:
@@ -334,6 +349,11 @@ func PublicKeyFromPoint(c Curve, point []byte) (PublicKey, error) {
 	case Ed25519:
 		if len(point) != ed25519.PublicKeySize {
 			return PublicKey{}, fmt.Errorf("invalid Ed25519 public key length %d", len(point))
+		}
+		return PublicKey{Curve: c, Bytes: append([]byte(nil), point...)}, nil
+	case BLS12381:
+		if _, err := bls12381.ParsePublicKey(point); err != nil {
+			return PublicKey{}, fmt.Errorf("%w: %w", ErrBadBLSPublicKey, err)
 		}
 		return PublicKey{Curve: c, Bytes: append([]byte(nil), point...)}, nil
 	}

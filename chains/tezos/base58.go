@@ -13,6 +13,7 @@ var (
 	PrefixTz2 = []byte{6, 161, 161} // tz2, 20: secp256k1 public key hash
 	PrefixTz3 = []byte{6, 161, 164} // tz3, 20: P-256 public key hash
 	PrefixTz4 = []byte{6, 161, 166} // tz4, 20: BLS12-381 public key hash
+	PrefixTz5 = []byte{6, 161, 169} // tz5, 20: ML-DSA-44 public key hash (Ushuaia)
 	PrefixKT1 = []byte{2, 90, 121}  // KT1, 20: originated contract
 	PrefixSr1 = []byte{6, 124, 117} // sr1, 20: smart rollup address
 
@@ -20,6 +21,7 @@ var (
 	PrefixSppk = []byte{3, 254, 226, 86}  // sppk, 33
 	PrefixP2pk = []byte{3, 178, 139, 127} // p2pk, 33
 	PrefixBLpk = []byte{6, 149, 135, 204} // BLpk, 48
+	PrefixMdpk = []byte{13, 7, 237, 67}   // mdpk, 1312: ML-DSA-44 public key (Ushuaia)
 
 	PrefixEdsig  = []byte{9, 245, 205, 134, 18} // edsig, 64
 	PrefixSpsig1 = []byte{13, 115, 101, 19, 63} // spsig1, 64
@@ -31,10 +33,12 @@ var (
 	PrefixEdsk64 = []byte{43, 246, 78, 7}    // edsk, 64: Ed25519 seed ‖ public key
 	PrefixSpsk   = []byte{17, 162, 224, 201} // spsk, 32
 	PrefixP2sk   = []byte{16, 81, 238, 189}  // p2sk, 32
+	PrefixBLsk   = []byte{3, 150, 192, 40}   // BLsk, 32: BLS12-381 scalar, little-endian
 
 	PrefixEdesk = []byte{7, 90, 60, 179, 41}    // edesk, 56: encrypted Ed25519 seed
 	PrefixSpesk = []byte{9, 237, 241, 174, 150} // spesk, 56: encrypted secp256k1 key
 	PrefixP2esk = []byte{9, 48, 57, 115, 171}   // p2esk, 56: encrypted P-256 key
+	PrefixBLesk = []byte{2, 5, 30, 53, 25}      // BLesk, 56: encrypted BLS12-381 key
 
 	PrefixNet      = []byte{87, 82, 0}      // Net, 4: chain id
 	PrefixBlock    = []byte{1, 52}          // B, 32: block hash

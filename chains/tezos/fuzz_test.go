@@ -74,8 +74,11 @@ func FuzzB58Decode(f *testing.F) {
 	f.Add("NetXdQprcVkpaWU", 2)
 	f.Add("1111", 3)
 	f.Add("", 0)
-	prefixes := [][]byte{PrefixTz1, PrefixSppk, PrefixNet, nil}
-	lens := []int{20, 33, 4, -1}
+	f.Add(testBLpk, 4)
+	f.Add(testBLsk, 5)
+	f.Add(testTz4, 0)
+	prefixes := [][]byte{PrefixTz1, PrefixSppk, PrefixNet, nil, PrefixBLpk, PrefixBLsk}
+	lens := []int{20, 33, 4, -1, 48, 32}
 	f.Fuzz(func(t *testing.T, s string, i int) {
 		if i < 0 {
 			i = -i

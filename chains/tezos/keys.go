@@ -11,50 +11,49 @@ import (
 	"github.com/keyward/keyward/signer"
 )
 
-// Digest is the Blake2b-256 hash of a payload, the message Tezos signs.
+// Digest is the Blake2b-256 hash of a payload, the message Tezos signs with
+// tz1, tz2 and tz3 keys (tz4 keys sign the payload itself).
 func Digest(payload []byte) [32]byte {
 	return blake2b.Sum256(payload)
 }
 
-// curveTag is the tag of a curve in Tezos binary public key hashes, public
-// keys and signatures (0 ed25519, 1 secp256k1, 2 p256).
-func curveTag(c signer.Curve) (byte, error) {
-	switch c {
-	case signer.Ed25519:
-		return 0, nil
-	case signer.Secp256k1:
-		return 1, nil
-	case signer.P256:
-		return 2, nil
-	}
-	return 0, fmt.Errorf("tezos: unsupported curve %v", c)
+// curveEncoding is how Tezos writes one curve's keys and signatures.
+type curveEncoding struct {
+	tag    byte   // tag in binary public key hashes and public keys
+	pkh    []byte // tz1…tz4
+	pk     []byte // edpk, sppk, p2pk, BLpk
+	pkLen  int
+	sig    []byte // edsig, spsig1, p2sig, BLsig
+	sigLen int
+	sk     []byte // edsk (32-byte seed form), spsk, p2sk, BLsk
+	esk    []byte // edesk, spesk, p2esk, BLesk
 }
 
-func pkhPrefix(c signer.Curve) []byte {
-	switch c {
-	case signer.Ed25519:
-		return PrefixTz1
-	case signer.Secp256k1:
-		return PrefixTz2
-	case signer.P256:
-		return PrefixTz3
-	}
-	return nil
+var encodings = map[signer.Curve]curveEncoding{
+	signer.Ed25519:   {0, PrefixTz1, PrefixEdpk, 32, PrefixEdsig, 64, PrefixEdsk32, PrefixEdesk},
+	signer.Secp256k1: {1, PrefixTz2, PrefixSppk, 33, PrefixSpsig1, 64, PrefixSpsk, PrefixSpesk},
+	signer.P256:      {2, PrefixTz3, PrefixP2pk, 33, PrefixP2sig, 64, PrefixP2sk, PrefixP2esk},
+	signer.BLS12381:  {3, PrefixTz4, PrefixBLpk, 48, PrefixBLsig, 96, PrefixBLsk, PrefixBLesk},
 }
 
-func pkLen(c signer.Curve) int {
-	if c == signer.Ed25519 {
-		return 32
+// curves lists the curves in the order decoders try them.
+var curves = []signer.Curve{signer.Ed25519, signer.Secp256k1, signer.P256, signer.BLS12381}
+
+func encodingOf(c signer.Curve) (curveEncoding, error) {
+	e, ok := encodings[c]
+	if !ok {
+		return curveEncoding{}, fmt.Errorf("tezos: unsupported curve %v", c)
 	}
-	return 33
+	return e, nil
 }
 
 func hash160(pub signer.PublicKey) ([]byte, error) {
-	if pkhPrefix(pub.Curve) == nil {
-		return nil, fmt.Errorf("tezos: unsupported curve %v", pub.Curve)
+	e, err := encodingOf(pub.Curve)
+	if err != nil {
+		return nil, err
 	}
-	if len(pub.Bytes) != pkLen(pub.Curve) {
-		return nil, fmt.Errorf("tezos: %v public key is %d bytes, want %d", pub.Curve, len(pub.Bytes), pkLen(pub.Curve))
+	if len(pub.Bytes) != e.pkLen {
+		return nil, fmt.Errorf("tezos: %v public key is %d bytes, want %d", pub.Curve, len(pub.Bytes), e.pkLen)
 	}
 	h, err := blake2b.New(20, nil)
 	if err != nil {
@@ -64,14 +63,14 @@ func hash160(pub signer.PublicKey) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// PublicKeyHash returns the tz1/tz2/tz3 address of a key: the Blake2b-160
-// hash of its compact public key.
+// PublicKeyHash returns the tz1/tz2/tz3/tz4 address of a key: the
+// Blake2b-160 hash of its compact public key.
 func PublicKeyHash(pub signer.PublicKey) (string, error) {
 	h, err := hash160(pub)
 	if err != nil {
 		return "", err
 	}
-	return B58Encode(pkhPrefix(pub.Curve), h), nil
+	return B58Encode(encodings[pub.Curve].pkh, h), nil
 }
 
 // PKHBytes returns the 21-byte binary public key hash: curve tag ‖ hash.
@@ -80,48 +79,38 @@ func PKHBytes(pub signer.PublicKey) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	tag, _ := curveTag(pub.Curve)
-	return append([]byte{tag}, h...), nil
+	return append([]byte{encodings[pub.Curve].tag}, h...), nil
 }
 
-// ParsePublicKeyHash parses a tz1/tz2/tz3 address into its curve and 20-byte hash.
+// ParsePublicKeyHash parses a tz1/tz2/tz3/tz4 address into its curve and 20-byte hash.
 func ParsePublicKeyHash(s string) (signer.Curve, []byte, error) {
-	for _, c := range []signer.Curve{signer.Ed25519, signer.Secp256k1, signer.P256} {
-		if h, err := B58Decode(s, pkhPrefix(c), 20); err == nil {
+	for _, c := range curves {
+		if h, err := B58Decode(s, encodings[c].pkh, 20); err == nil {
 			return c, h, nil
 		}
 	}
-	return signer.CurveUnknown, nil, fmt.Errorf("%w: %q is not a tz1, tz2 or tz3 address", ErrBase58, s)
+	return signer.CurveUnknown, nil, fmt.Errorf("%w: %q is not a tz1, tz2, tz3 or tz4 address", ErrBase58, s)
 }
 
-func pkPrefix(c signer.Curve) []byte {
-	switch c {
-	case signer.Ed25519:
-		return PrefixEdpk
-	case signer.Secp256k1:
-		return PrefixSppk
-	case signer.P256:
-		return PrefixP2pk
-	}
-	return nil
-}
-
-// EncodePublicKey returns the edpk/sppk/p2pk form of a key.
+// EncodePublicKey returns the edpk/sppk/p2pk/BLpk form of a key.
 func EncodePublicKey(pub signer.PublicKey) (string, error) {
-	p := pkPrefix(pub.Curve)
-	if p == nil {
-		return "", fmt.Errorf("tezos: unsupported curve %v", pub.Curve)
+	e, err := encodingOf(pub.Curve)
+	if err != nil {
+		return "", err
 	}
-	if len(pub.Bytes) != pkLen(pub.Curve) {
-		return "", fmt.Errorf("tezos: %v public key is %d bytes, want %d", pub.Curve, len(pub.Bytes), pkLen(pub.Curve))
+	if len(pub.Bytes) != e.pkLen {
+		return "", fmt.Errorf("tezos: %v public key is %d bytes, want %d", pub.Curve, len(pub.Bytes), e.pkLen)
 	}
-	return B58Encode(p, pub.Bytes), nil
+	return B58Encode(e.pk, pub.Bytes), nil
 }
 
-// ParsePublicKey parses an edpk/sppk/p2pk string and checks the point is on its curve.
+// ParsePublicKey parses an edpk/sppk/p2pk/BLpk string and checks the point
+// is valid on its curve (for BLpk: in the prime-order subgroup and not the
+// identity).
 func ParsePublicKey(s string) (signer.PublicKey, error) {
-	for _, c := range []signer.Curve{signer.Ed25519, signer.Secp256k1, signer.P256} {
-		b, err := B58Decode(s, pkPrefix(c), pkLen(c))
+	for _, c := range curves {
+		e := encodings[c]
+		b, err := B58Decode(s, e.pk, e.pkLen)
 		if err != nil {
 			continue
 		}
@@ -131,94 +120,93 @@ func ParsePublicKey(s string) (signer.PublicKey, error) {
 		}
 		return pub, nil
 	}
-	return signer.PublicKey{}, fmt.Errorf("%w: %q is not an edpk, sppk or p2pk public key", ErrBase58, s)
-}
-
-func sigPrefix(c signer.Curve) []byte {
-	switch c {
-	case signer.Ed25519:
-		return PrefixEdsig
-	case signer.Secp256k1:
-		return PrefixSpsig1
-	case signer.P256:
-		return PrefixP2sig
-	}
-	return nil
+	return signer.PublicKey{}, fmt.Errorf("%w: %q is not an edpk, sppk, p2pk or BLpk public key", ErrBase58, s)
 }
 
 // EncodeSignature returns the edsig/spsig1/p2sig form of a 64-byte signature
-// (r‖s for ECDSA).
+// (r‖s for ECDSA), or the BLsig form of a 96-byte BLS12-381 signature.
 func EncodeSignature(c signer.Curve, sig []byte) (string, error) {
-	p := sigPrefix(c)
-	if p == nil {
-		return "", fmt.Errorf("tezos: unsupported curve %v", c)
+	e, err := encodingOf(c)
+	if err != nil {
+		return "", err
 	}
-	if len(sig) != 64 {
-		return "", fmt.Errorf("tezos: signature is %d bytes, want 64", len(sig))
+	if len(sig) != e.sigLen {
+		return "", fmt.Errorf("tezos: %v signature is %d bytes, want %d", c, len(sig), e.sigLen)
 	}
-	return B58Encode(p, sig), nil
+	return B58Encode(e.sig, sig), nil
 }
 
-// DecodeSignature parses an edsig/spsig1/p2sig signature, or a generic sig
-// (returned with CurveUnknown), into its 64 bytes.
+// DecodeSignature parses an edsig/spsig1/p2sig signature (64 bytes), a
+// BLsig (96 bytes), or a generic sig (64 bytes, returned with CurveUnknown).
 func DecodeSignature(s string) (signer.Curve, []byte, error) {
-	for _, c := range []signer.Curve{signer.Ed25519, signer.Secp256k1, signer.P256} {
-		if b, err := B58Decode(s, sigPrefix(c), 64); err == nil {
+	for _, c := range curves {
+		e := encodings[c]
+		if b, err := B58Decode(s, e.sig, e.sigLen); err == nil {
 			return c, b, nil
 		}
 	}
 	if b, err := B58Decode(s, PrefixSig, 64); err == nil {
 		return signer.CurveUnknown, b, nil
 	}
-	return signer.CurveUnknown, nil, fmt.Errorf("%w: %q is not an edsig, spsig1, p2sig or sig signature", ErrBase58, s)
+	return signer.CurveUnknown, nil, fmt.Errorf("%w: %q is not an edsig, spsig1, p2sig, BLsig or sig signature", ErrBase58, s)
 }
 
-// ErrEncryptedKey is returned by ParseSecretKey for edesk/spesk/p2esk keys,
-// which need a passphrase to decrypt.
+// ErrEncryptedKey is returned by ParseSecretKey for edesk/spesk/p2esk/BLesk
+// keys, which need a passphrase to decrypt (package octezkey does).
 var ErrEncryptedKey = errors.New("secret key is encrypted")
 
-// ParseSecretKey parses an unencrypted edsk/spsk/p2sk secret key. For
+// EncryptedSecretKeyLen is the length of the data of an Octez encrypted
+// secret key: salt (8) ‖ secretbox tag (16) ‖ secret (32).
+const EncryptedSecretKeyLen = 56
+
+// ParseSecretKey parses an unencrypted edsk/spsk/p2sk/BLsk secret key. For
 // Ed25519 it returns the 32-byte seed (from either the 32-byte seed form or
 // the 64-byte seed ‖ public key form, whose public half must match); for
-// ECDSA the 32-byte scalar. Encrypted keys yield ErrEncryptedKey. Errors
-// never contain the key.
+// ECDSA the 32-byte big-endian scalar; for BLS12-381 the 32-byte
+// little-endian scalar. Scalars are not range-checked (the keystore does).
+// Encrypted keys yield ErrEncryptedKey. Errors never contain the key.
 func ParseSecretKey(s string) (signer.Curve, []byte, error) {
-	if b, err := B58Decode(s, PrefixEdsk32, 32); err == nil {
-		return signer.Ed25519, b, nil
-	}
 	if b, err := B58Decode(s, PrefixEdsk64, 64); err == nil {
 		pub := ed25519.NewKeyFromSeed(b[:32]).Public().(ed25519.PublicKey)
 		if !bytes.Equal(pub, b[32:]) {
+			clear(b)
 			return signer.CurveUnknown, nil, fmt.Errorf("%w: edsk public half does not match its seed", ErrBase58)
 		}
 		return signer.Ed25519, b[:32], nil
 	}
-	if b, err := B58Decode(s, PrefixSpsk, 32); err == nil {
-		return signer.Secp256k1, b, nil
+	for _, c := range curves {
+		if b, err := B58Decode(s, encodings[c].sk, 32); err == nil {
+			return c, b, nil
+		}
 	}
-	if b, err := B58Decode(s, PrefixP2sk, 32); err == nil {
-		return signer.P256, b, nil
-	}
-	for _, p := range [][]byte{PrefixEdesk, PrefixSpesk, PrefixP2esk} {
-		if _, err := B58Decode(s, p, 56); err == nil {
+	for _, c := range curves {
+		if _, err := B58Decode(s, encodings[c].esk, EncryptedSecretKeyLen); err == nil {
 			return signer.CurveUnknown, nil, ErrEncryptedKey
 		}
 	}
-	return signer.CurveUnknown, nil, fmt.Errorf("%w: not an edsk, spsk or p2sk secret key", ErrBase58)
+	return signer.CurveUnknown, nil, fmt.Errorf("%w: not an edsk, spsk, p2sk or BLsk secret key", ErrBase58)
 }
 
-// EncodeSecretKey returns the edsk (32-byte seed form), spsk or p2sk string of a secret key.
+// ParseEncryptedSecretKey decodes an edesk/spesk/p2esk/BLesk string into
+// its curve and 56 bytes (salt ‖ secretbox), without decrypting it.
+func ParseEncryptedSecretKey(s string) (signer.Curve, []byte, error) {
+	for _, c := range curves {
+		if b, err := B58Decode(s, encodings[c].esk, EncryptedSecretKeyLen); err == nil {
+			return c, b, nil
+		}
+	}
+	return signer.CurveUnknown, nil, fmt.Errorf("%w: not an edesk, spesk, p2esk or BLesk encrypted secret key", ErrBase58)
+}
+
+// EncodeSecretKey returns the edsk (32-byte seed form), spsk, p2sk or BLsk
+// string of a 32-byte secret in the form ParseSecretKey returns.
 func EncodeSecretKey(c signer.Curve, secret []byte) (string, error) {
+	e, err := encodingOf(c)
+	if err != nil {
+		return "", err
+	}
 	if len(secret) != 32 {
 		return "", fmt.Errorf("tezos: secret key is %d bytes, want 32", len(secret))
 	}
-	switch c {
-	case signer.Ed25519:
-		return B58Encode(PrefixEdsk32, secret), nil
-	case signer.Secp256k1:
-		return B58Encode(PrefixSpsk, secret), nil
-	case signer.P256:
-		return B58Encode(PrefixP2sk, secret), nil
-	}
-	return "", fmt.Errorf("tezos: unsupported curve %v", c)
+	return B58Encode(e.sk, secret), nil
 }

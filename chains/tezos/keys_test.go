@@ -56,7 +56,7 @@ func TestKeys_OctezVectors(t *testing.T) {
 				t.Fatalf("ParsePublicKeyHash: %v %v", c, err)
 			}
 			raw, _ := PKHBytes(pub)
-			tag, _ := curveTag(v.curve)
+			tag := encodings[v.curve].tag
 			if len(raw) != 21 || raw[0] != tag || !bytes.Equal(raw[1:], h) {
 				t.Fatalf("PKHBytes = %x, hash %x", raw, h)
 			}
@@ -157,7 +157,7 @@ func TestSignature_EncodeDecode(t *testing.T) {
 }
 
 func TestParseSecretKey_RefusesEncrypted(t *testing.T) {
-	for _, p := range [][]byte{PrefixEdesk, PrefixSpesk, PrefixP2esk} {
+	for _, p := range [][]byte{PrefixEdesk, PrefixSpesk, PrefixP2esk, PrefixBLesk} {
 		s := B58Encode(p, make([]byte, 56))
 		if _, _, err := ParseSecretKey(s); !errors.Is(err, ErrEncryptedKey) {
 			t.Fatalf("%s: %v", s[:5], err)
@@ -184,7 +184,8 @@ func TestPrefixes_GiveTheirReadablePrefix(t *testing.T) {
 		{PrefixEdpk, 32, "edpk"}, {PrefixSppk, 33, "sppk"}, {PrefixP2pk, 33, "p2pk"}, {PrefixBLpk, 48, "BLpk"},
 		{PrefixEdsig, 64, "edsig"}, {PrefixSpsig1, 64, "spsig1"}, {PrefixP2sig, 64, "p2sig"}, {PrefixSig, 64, "sig"}, {PrefixBLsig, 96, "BLsig"},
 		{PrefixEdsk32, 32, "edsk"}, {PrefixEdsk64, 64, "edsk"}, {PrefixSpsk, 32, "spsk"}, {PrefixP2sk, 32, "p2sk"},
-		{PrefixEdesk, 56, "edesk"}, {PrefixSpesk, 56, "spesk"}, {PrefixP2esk, 56, "p2esk"},
+		{PrefixBLsk, 32, "BLsk"}, {PrefixTz5, 20, "tz5"}, {PrefixMdpk, 1312, "mdpk"},
+		{PrefixEdesk, 56, "edesk"}, {PrefixSpesk, 56, "spesk"}, {PrefixP2esk, 56, "p2esk"}, {PrefixBLesk, 56, "BLesk"},
 		{PrefixNet, 4, "Net"}, {PrefixBlock, 32, "B"}, {PrefixOp, 32, "o"}, {PrefixProtocol, 32, "P"},
 		{PrefixPayload, 32, "vh"}, {PrefixExpr, 32, "expr"},
 	} {

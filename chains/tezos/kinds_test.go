@@ -7,8 +7,9 @@ import (
 )
 
 // Hand-built contents for the kinds Taquito does not forge, following the
-// octez-codec layout of protocol Tallinn. Each is checked inside a batch,
-// followed by a transaction, so a wrong length would misplace it.
+// octez-codec layouts of protocols Ushuaia and Tallinn. Each is checked
+// inside a batch, followed by a transaction, so a wrong length would
+// misplace it.
 
 type enc struct{ b []byte }
 
@@ -19,6 +20,18 @@ func (e *enc) i32(v int32) *enc      { e.b = binary.BigEndian.AppendUint32(e.b, 
 func (e *enc) dyn(b []byte) *enc     { e.i32(int32(len(b))); return e.raw(b...) }
 func (e *enc) pkh() *enc             { return e.raw(0).zeros(20) }
 func (e *enc) manager(tag byte) *enc { return e.raw(tag).pkh().raw(0x8c, 0x0b, 0x01, 0x90, 0x4e, 0x00) }
+
+// testBLpk is a valid tz4 public key (Octez key_encoding_vectors.ml).
+const testBLpk = "BLpk1ur5XXicWYMMzCVZZWyLZhybtyX8Zot2uCzDCZW8KcC5BdZiLVXRZvZzi4GuZYL9SarUvKpE"
+
+// blsKey is the tagged binary form of testBLpk.
+func blsKey() []byte {
+	b, err := B58Decode(testBLpk, PrefixBLpk, 48)
+	if err != nil {
+		panic(err)
+	}
+	return append([]byte{3}, b...)
+}
 
 func consensusOp(tag byte) []byte {
 	e := (&enc{}).zeros(32).raw(tag).u16(1).i32(100).i32(0).zeros(32)
@@ -63,16 +76,20 @@ func everyKindVectors() []kindVector {
 		{"preattestation", (&enc{}).raw(20).u16(1).i32(1).i32(0).zeros(32).b},
 		{"attestation", (&enc{}).raw(21).u16(1).i32(1).i32(0).zeros(32).b},
 		{"attestation_with_dal", (&enc{}).raw(23).u16(1).i32(1).i32(0).zeros(32).raw(0x05).b},
-		{"dal_entrapment_evidence", (&enc{}).raw(24).dyn(consensusOp(21)).u16(2).raw(1).i32(9).dyn([]byte{1, 2, 3}).zeros(48).b},
+		{"dal_entrapment_evidence", (&enc{}).raw(24).dyn(consensusOp(21)).u16(2).raw(1).i32(9).dyn([]byte{1, 2, 3}).zeros(48).b},                   // Tallinn
+		{"dal_entrapment_evidence", (&enc{}).raw(24).dyn(consensusOp(21)).u16(2).raw(1).raw(0xff, 2).i32(9).dyn([]byte{1, 2, 3}).zeros(48).b},      // Ushuaia, lag_index 2
+		{"dal_entrapment_evidence", (&enc{}).raw(24).dyn(consensusOp(23)).u16(2).raw(1).raw(0x00).i32(1<<24 | 1).dyn([]byte{1, 2, 3}).zeros(48).b}, // Ushuaia, no lag_index
 		{"preattestations_aggregate", (&enc{}).raw(30).i32(1).i32(0).zeros(32).dyn([]byte{0, 1, 0, 2}).b},
 		{"attestations_aggregate", (&enc{}).raw(31).i32(1).i32(0).zeros(32).dyn([]byte{0, 1, 0x00, 0, 2, 0xff, 0x81, 0x01}).b},
-		{"reveal", (&enc{}).manager(107).raw(3).zeros(48).raw(0xff).dyn(make([]byte, 96)).b},
+		{"reveal", (&enc{}).manager(107).raw(blsKey()...).raw(0xff).dyn(make([]byte, 96)).b},
 		{"reveal", (&enc{}).manager(107).raw(1).zeros(33).raw(0).b},
+		{"reveal", (&enc{}).manager(107).raw(4).zeros(1312).raw(0).b}, // ML-DSA-44 (tz5)
 		{"register_global_constant", (&enc{}).manager(111).dyn(mic).b},
 		{"set_deposits_limit", (&enc{}).manager(112).raw(0xff, 0x80, 0x01).b},
 		{"increase_paid_storage", (&enc{}).manager(113).raw(0x41).raw(1).zeros(20).raw(0).b},
-		{"update_consensus_key", (&enc{}).manager(114).raw(3).zeros(48).raw(0xff).dyn(make([]byte, 96)).b},
-		{"update_companion_key", (&enc{}).manager(115).raw(3).zeros(48).raw(0).b},
+		{"update_consensus_key", (&enc{}).manager(114).raw(blsKey()...).raw(0xff).dyn(make([]byte, 96)).b},
+		{"update_consensus_key", (&enc{}).manager(114).raw(0).zeros(32).raw(0).b},
+		{"update_companion_key", (&enc{}).manager(115).raw(blsKey()...).raw(0).b},
 		{"transfer_ticket", (&enc{}).manager(158).dyn(mic).dyn(mic).raw(1).zeros(21).raw(5).raw(0).pkh().dyn([]byte("default")).b},
 		{"smart_rollup_originate", (&enc{}).manager(200).raw(1).dyn([]byte{0, 'a', 's', 'm'}).dyn(mic).raw(0xff).dyn(make([]byte, 42)).b},
 		{"smart_rollup_add_messages", (&enc{}).manager(201).dyn((&enc{}).dyn([]byte("m1")).dyn(nil).b).b},
@@ -93,6 +110,8 @@ func everyKindVectors() []kindVector {
 		{"zk_rollup_publish", (&enc{}).manager(251).zeros(20).dyn((&enc{}).i32(1).zeros(32).raw(0x00).pkh().zeros(20).dyn([]byte{1}).raw(0).b).b},
 		{"zk_rollup_update", (&enc{}).manager(252).zeros(20).dyn((&enc{}).dyn([]byte("p")).dyn(make([]byte, 32)).zeros(32).raw(0xff).b).dyn((&enc{}).dyn([]byte("q")).dyn(nil).zeros(32).b).dyn([]byte{1}).dyn([]byte{2}).b},
 		{"signature_prefix", (&enc{}).raw(255, 3).zeros(32).b},
+		{"signature_prefix", (&enc{}).raw(255, 4).zeros(2356).b},                      // ML-DSA-44
+		{"transaction", (&enc{}).manager(108).raw(0x01).raw(0, 4).zeros(20).raw(0).b}, // to a tz5 address
 	}
 }
 

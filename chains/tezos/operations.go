@@ -1,7 +1,13 @@
 package tezos
 
-// Binary layouts follow the octez-codec description of protocol Tallinn
-// (proto_024_PtTALLiN, unchanged from Seoul for operations and block headers).
+import "github.com/keyward/keyward/signer"
+
+// Binary layouts follow the octez-codec description of protocol Ushuaia
+// (proto_025_PsUshuai, the current protocol). Ushuaia's changes to Tallinn's
+// (proto_024_PtTALLiN) operations: dal_entrapment_evidence gains an optional
+// lag_index, and Signature V3 adds ML-DSA-44 keys (tz5 addresses, public key
+// tag 4, signature prefix tag 4). Tallinn payloads still decode (see
+// ParseRequest for the one layout that differs).
 
 // pkh reads a 21-byte public key hash (tag ‖ 20 bytes) and returns its base58 form.
 func (r *reader) pkh(what string) string {
@@ -19,6 +25,8 @@ func (r *reader) pkh(what string) string {
 		return B58Encode(PrefixTz3, h)
 	case 3:
 		return B58Encode(PrefixTz4, h)
+	case 4:
+		return B58Encode(PrefixTz5, h)
 	}
 	r.off -= 21
 	r.fail("unknown public key hash tag %d in %s", tag, what)
@@ -29,29 +37,61 @@ func (r *reader) pkh(what string) string {
 func (r *reader) skipPKH(what string) {
 	tag := r.u8(what + " tag")
 	r.skip(20, what)
-	if r.ok() && tag > 3 {
+	if r.ok() && tag > 4 {
 		r.off -= 21
 		r.fail("unknown public key hash tag %d in %s", tag, what)
 	}
 }
 
-// publicKey checks a tagged public key.
-func (r *reader) publicKey(what string) {
+// Public key tags (Signature V3).
+const (
+	pkTagBLS     = 3
+	pkTagMLDSA44 = 4
+	mldsa44PKLen = 1312 // ML-DSA-44 verification key
+	// mldsa44SigPrefixLen is the ML-DSA-44 signature (2420 bytes) less the
+	// 64 bytes kept at the end of an operation.
+	mldsa44SigPrefixLen = 2420 - 64
+)
+
+// publicKey reads a tagged public key and returns its tag and base58 form
+// (edpk, sppk, p2pk, BLpk, mdpk). A BLS12-381 key must be a valid point of
+// the prime-order subgroup.
+func (r *reader) publicKey(what string) (byte, string) {
+	start := r.off
 	tag := r.u8(what + " tag")
 	if !r.ok() {
-		return
+		return 0, ""
 	}
+	var prefix []byte
+	var n int
 	switch tag {
 	case 0:
-		r.skip(32, what)
-	case 1, 2:
-		r.skip(33, what)
-	case 3:
-		r.skip(48, what)
+		prefix, n = PrefixEdpk, 32
+	case 1:
+		prefix, n = PrefixSppk, 33
+	case 2:
+		prefix, n = PrefixP2pk, 33
+	case pkTagBLS:
+		prefix, n = PrefixBLpk, 48
+	case pkTagMLDSA44:
+		prefix, n = PrefixMdpk, mldsa44PKLen
 	default:
 		r.off--
 		r.fail("unknown public key tag %d in %s", tag, what)
+		return 0, ""
 	}
+	b := r.bytes(n, what)
+	if !r.ok() {
+		return 0, ""
+	}
+	if tag == pkTagBLS {
+		if _, err := signer.PublicKeyFromPoint(signer.BLS12381, b); err != nil {
+			r.off = start
+			r.fail("%s: %v", what, err)
+			return 0, ""
+		}
+	}
+	return tag, B58Encode(prefix, b)
 }
 
 // contract reads a 22-byte contract id (implicit or originated) and returns its base58 form.
@@ -261,15 +301,25 @@ func managerHeader(r *reader, op *Operation) {
 	r.zarith("storage limit", false, false)
 }
 
-// blsProof reads the optional BLS proof of possession of reveal and key updates.
-func blsProof(r *reader) {
-	if r.bool("proof presence") {
-		if n := r.dynLen("proof"); r.ok() && n != 96 {
-			r.fail("BLS proof of %d bytes, want 96", n)
-		} else {
-			r.skip(96, "proof")
-		}
+// blsProof reads the optional BLS proof of possession of reveal and key
+// updates and reports whether there was one. The protocol takes a proof
+// only with a tz4 key (keyTag 3).
+func blsProof(r *reader, keyTag byte) bool {
+	start := r.off
+	if !r.bool("proof presence") {
+		return false
 	}
+	if keyTag != pkTagBLS {
+		r.off = start
+		r.fail("BLS proof given with a non-BLS public key (tag %d)", keyTag)
+		return false
+	}
+	if n := r.dynLen("proof"); r.ok() && n != 96 {
+		r.fail("BLS proof of %d bytes, want 96", n)
+		return false
+	}
+	r.skip(96, "proof")
+	return r.ok()
 }
 
 // parseContent reads one operation content into op.
@@ -327,20 +377,29 @@ func parseContent(r *reader, op *Operation) {
 	case tagPreattestation, tagAttestation, tagAttestationWithDAL:
 		consensusContent(r, tag)
 	case tagDALEntrapmentEvidence:
+		r.entrapment = true
 		r.dyn("attestation", func() { inlinedConsensus(r) })
 		r.u16("consensus slot")
 		r.u8("slot index")
+		if !r.tallinn && r.bool("lag index presence") { // Ushuaia
+			r.u8("lag index")
+		}
 		r.int31("shard index")
 		r.dynBytes("shard")
 		r.skip(48, "shard proof")
 	case tagPreattestationsAggregate, tagAttestationsAggregate:
 		aggregate(r, tag)
 	case tagSignaturePrefix:
-		if t := r.u8("signature prefix tag"); r.ok() && t != 3 {
+		switch t := r.u8("signature prefix tag"); {
+		case !r.ok():
+		case t == pkTagBLS:
+			r.skip(32, "signature prefix")
+		case t == pkTagMLDSA44:
+			r.skip(mldsa44SigPrefixLen, "signature prefix")
+		default:
 			r.off--
 			r.fail("unknown signature prefix tag %d", t)
 		}
-		r.skip(32, "signature prefix")
 	default:
 		managerHeader(r, op)
 		parseManager(r, op, tag)
@@ -350,8 +409,8 @@ func parseContent(r *reader, op *Operation) {
 func parseManager(r *reader, op *Operation, tag byte) {
 	switch tag {
 	case tagReveal:
-		r.publicKey("public key")
-		blsProof(r)
+		tag, pk := r.publicKey("public key")
+		op.PublicKey, op.Proof = pk, blsProof(r, tag)
 	case tagTransaction:
 		op.Amount = r.mutez("amount")
 		op.Destination = r.contract("destination")
@@ -392,8 +451,8 @@ func parseManager(r *reader, op *Operation, tag byte) {
 			r.fail("non-zero padding in destination")
 		}
 	case tagUpdateConsensusKey, tagUpdateCompanionKey:
-		r.publicKey("public key")
-		blsProof(r)
+		tag, pk := r.publicKey("public key")
+		op.PublicKey, op.Proof = pk, blsProof(r, tag)
 	case tagTransferTicket:
 		r.dynBytes("ticket contents")
 		r.dynBytes("ticket type")

@@ -17,6 +17,9 @@ type reader struct {
 	off int
 	end int
 	err error
+	// tallinn reads dal_entrapment_evidence in Tallinn's layout (no
+	// lag_index); entrapment records that one was read.
+	tallinn, entrapment bool
 }
 
 func newReader(b []byte) *reader { return &reader{b: b, end: len(b)} }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"reflect"
 )
 
 // Kind is the kind of a signing request, named as in keyward's configuration.
@@ -72,6 +73,8 @@ type Operation struct {
 	Amount      *big.Int // mutez for transactions (and staking pseudo-operations) and origination balance; ticket units for transfer_ticket
 	Destination string   // transaction and transfer_ticket destination (tz…/KT1…); "" otherwise
 	Entrypoint  string   // transaction and transfer_ticket entrypoint ("default" when none)
+	PublicKey   string   // reveal, update_consensus_key, update_companion_key: the key (edpk…, sppk…, p2pk…, BLpk…, mdpk…)
+	Proof       bool     // the same, with a BLS proof of possession (tz4 keys only)
 }
 
 // IsManager reports whether the operation is a manager operation (has a source paying a fee).
@@ -91,6 +94,9 @@ func ParseRequest(payload []byte) (*Request, error) {
 	case MagicGeneric:
 		req.Kind = KindGeneric
 		parseGeneric(r, req)
+		if r.entrapment {
+			return parseEitherLayout(payload, req, r)
+		}
 	case MagicMichelson:
 		req.Kind = KindMichelsonData
 		r.skipMicheline("Michelson data")
@@ -117,6 +123,38 @@ func ParseRequest(payload []byte) (*Request, error) {
 		return nil, r.err
 	}
 	return req, nil
+}
+
+// parseEitherLayout finishes a 0x03 request holding a
+// dal_entrapment_evidence, whose layout Ushuaia changed (an optional
+// lag_index after slot_index): the payload is read again in Tallinn's
+// layout, and it is accepted if it decodes in exactly one layout, or in both
+// to the same operations; decoding in both to different operations is
+// refused as ambiguous (the bytes mean different things on the two
+// protocols, and the payload does not say which one it is for).
+func parseEitherLayout(payload []byte, req *Request, ushuaia *reader) (*Request, error) {
+	if ushuaia.err == nil && ushuaia.off != len(payload) {
+		ushuaia.fail("%d trailing bytes", len(payload)-ushuaia.off)
+	}
+	alt := &Request{Magic: req.Magic, Kind: req.Kind, Payload: payload}
+	tallinn := newReader(payload)
+	tallinn.off, tallinn.tallinn = 1, true
+	parseGeneric(tallinn, alt)
+	if tallinn.err == nil && tallinn.off != len(payload) {
+		tallinn.fail("%d trailing bytes", len(payload)-tallinn.off)
+	}
+	switch {
+	case ushuaia.err == nil && tallinn.err == nil:
+		if !reflect.DeepEqual(req.Operations, alt.Operations) {
+			return nil, fmt.Errorf("%w: dal_entrapment_evidence batch decodes to different operations in the Ushuaia and Tallinn layouts", ErrMalformed)
+		}
+		return req, nil
+	case ushuaia.err == nil:
+		return req, nil
+	case tallinn.err == nil:
+		return alt, nil
+	}
+	return nil, ushuaia.err
 }
 
 func parseGeneric(r *reader, req *Request) {
@@ -171,7 +209,7 @@ func parseConsensus(r *reader, req *Request) {
 	req.Operations = []Operation{op}
 }
 
-// Operation tags (Octez operation_repr.ml, protocol Tallinn).
+// Operation tags (Octez operation_repr.ml, protocol Ushuaia).
 const (
 	tagSeedNonceRevelation      = 1
 	tagDoubleConsensusEvidence  = 2

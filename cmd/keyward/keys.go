@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyward/keyward/chains/ethereum"
 	"github.com/keyward/keyward/chains/tezos"
+	"github.com/keyward/keyward/chains/tezos/octezkey"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/signer/local"
@@ -20,8 +21,8 @@ import (
 const keysHelp = `Usage: keyward keys <subcommand> [flags]
 
 Subcommands:
-  generate --type secp256k1|p256|ed25519 --out FILE   create an encrypted local key file
-  import --from SECRET_FILE --out FILE                import an Octez secret key or 0x-hex secp256k1 secret
+  generate --type secp256k1|p256|ed25519|bls --out FILE  create an encrypted local key file
+  import --from SECRET_FILE --out FILE                import an Octez secret key (tz1-tz4) or 0x-hex secp256k1 secret
   show REF                                            print a key's addresses and public key
   list --config FILE                                  table of the configured keys
   create-kms --type secp256k1|p256 --alias alias/NAME create a key in AWS KMS
@@ -29,7 +30,8 @@ Subcommands:
 
 Local key files are encrypted with a passphrase (scrypt + XChaCha20-Poly1305)
 taken from --passphrase-file, else $KEYWARD_PASSPHRASE; or sealed with an AWS
-KMS key (--seal-with awskms:///alias/NAME).
+KMS key (--seal-with awskms:///alias/NAME). BLS12-381 (tz4) keys live only in
+local key files: AWS KMS and PKCS#11 tokens cannot hold them.
 `
 
 var keySubcommands = map[string]func(args []string, stdout, stderr io.Writer) error{
@@ -87,8 +89,8 @@ func (w writeFlags) options() (local.WriteOptions, error) {
 }
 
 func cmdKeysGenerate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys generate", "Usage: keyward keys generate --type secp256k1|p256|ed25519 --out FILE [--passphrase-file F | --seal-with REF]\n\nCreates a new key in an encrypted local key file and prints its addresses.", stdout)
-	typ := fs.String("type", "secp256k1", "key type: secp256k1 (tz2, Ethereum), p256 (tz3) or ed25519 (tz1)")
+	fs := newFlags("keys generate", "Usage: keyward keys generate --type secp256k1|p256|ed25519|bls --out FILE [--passphrase-file F | --seal-with REF]\n\nCreates a new key in an encrypted local key file and prints its addresses.", stdout)
+	typ := fs.String("type", "secp256k1", "key type: secp256k1 (tz2, Ethereum), p256 (tz3), ed25519 (tz1) or bls (tz4, BLS12-381)")
 	wf := addWriteFlags(fs)
 	if _, err := parse(fs, args, stderr); err != nil {
 		return err
@@ -116,9 +118,9 @@ func cmdKeysImport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keys import", `Usage: keyward keys import --from SECRET_FILE --out FILE [--passphrase-file F | --seal-with REF]
 
 Imports a secret key from SECRET_FILE: Octez forms (unencrypted:spsk…, spsk…,
-p2sk…, edsk… in 32- and 64-byte forms, encrypted:…esk… with its passphrase in
---octez-passphrase-file or $KEYWARD_OCTEZ_PASSPHRASE) or a 0x-hex secp256k1
-secret. SECRET_FILE must not be readable by group or others.`, stdout)
+p2sk…, BLsk…, edsk… in 32- and 64-byte forms, encrypted:…esk… / BLesk… with
+its passphrase in --octez-passphrase-file or $KEYWARD_OCTEZ_PASSPHRASE) or a
+0x-hex secp256k1 secret. SECRET_FILE must not be readable by group or others.`, stdout)
 	from := fs.String("from", "", "file holding the secret key text")
 	octezPass := fs.String("octez-passphrase-file", "", "passphrase of an Octez encrypted: key (else $KEYWARD_OCTEZ_PASSPHRASE)")
 	wf := addWriteFlags(fs)
@@ -137,7 +139,7 @@ secret. SECRET_FILE must not be readable by group or others.`, stdout)
 	if err != nil {
 		return err
 	}
-	k, err := local.ParseSecret(string(text), func() ([]byte, error) {
+	k, err := parseSecretText(string(text), func() ([]byte, error) {
 		if *octezPass != "" {
 			return local.ReadPassphraseFile(*octezPass)
 		}
@@ -149,10 +151,26 @@ secret. SECRET_FILE must not be readable by group or others.`, stdout)
 	if err != nil {
 		return err
 	}
+	defer k.Zero()
 	if err := local.WriteKeyFile(context.Background(), *wf.out, k, opts); err != nil {
 		return err
 	}
 	return printKey(stdout, "file://"+absPath(*wf.out), k.PublicKey())
+}
+
+// parseSecretText parses the text of keys import: 64 hex digits
+// (secp256k1), else an Octez secret key.
+func parseSecretText(text string, passphrase func() ([]byte, error)) (*local.PrivateKey, error) {
+	k, err := local.ParseHexSecret(text)
+	if !errors.Is(err, local.ErrNotHexSecret) {
+		return k, err
+	}
+	c, secret, err := octezkey.Parse(text, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(secret)
+	return local.NewPrivateKey(c, secret)
 }
 
 func cmdKeysShow(args []string, stdout, stderr io.Writer) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -14,6 +15,12 @@ import (
 func init() {
 	keySubcommands["create-kms"] = cmdKeysCreateKMS
 	keySubcommands["create-pkcs11"] = cmdKeysCreatePKCS11
+}
+
+// errNoBLSIn is the one-line refusal of a BLS12-381 key in a backend that
+// cannot hold one, pointing at the local keystore (sealed with KMS if wanted).
+func errNoBLSIn(backend string) error {
+	return fmt.Errorf("%s cannot hold BLS12-381 (tz4) keys: keep them in a local key file, sealed with KMS if you like: keyward keys generate --type bls --out FILE --seal-with awskms:///alias/NAME", backend)
 }
 
 func cmdKeysCreateKMS(args []string, stdout, stderr io.Writer) error {
@@ -34,6 +41,9 @@ standard AWS configuration chain unless --region is given.`, stdout)
 	c, err := signer.ParseCurve(*typ)
 	if err != nil {
 		return err
+	}
+	if c == signer.BLS12381 {
+		return errNoBLSIn("AWS KMS")
 	}
 	if c == signer.Ed25519 {
 		return errors.New("AWS KMS has no Ed25519 signing keys usable for Tezos: use --type secp256k1 or p256")
@@ -67,6 +77,9 @@ extractable) and prints the ref and addresses.`, stdout)
 	c, err := signer.ParseCurve(*typ)
 	if err != nil {
 		return err
+	}
+	if c == signer.BLS12381 {
+		return errNoBLSIn("PKCS#11 tokens")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/signer"
-	"github.com/keyward/keyward/signer/local"
 )
 
 // Scheme is the key URI scheme this package serves.
@@ -57,7 +56,7 @@ var (
 
 func init() {
 	signer.Register(Backend{})
-	local.RegisterSealer(Scheme, Sealer{})
+	signer.RegisterSealer(Scheme, Sealer{})
 }
 
 // Backend opens awskms keys. It is registered for the "awskms" scheme.

@@ -290,7 +290,7 @@ func TestEmulator_SealedLocalKeyRoundTrip(t *testing.T) {
 	if _, err := c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/keyward-seal"), TargetKeyId: out.KeyMetadata.KeyId}); err != nil {
 		t.Fatal(err)
 	}
-	for _, curve := range []signer.Curve{signer.Secp256k1, signer.P256, signer.Ed25519} {
+	for _, curve := range []signer.Curve{signer.Secp256k1, signer.P256, signer.Ed25519, signer.BLS12381} {
 		t.Run(curve.String(), func(t *testing.T) {
 			pk, err := local.Generate(curve)
 			if err != nil {
@@ -307,9 +307,18 @@ func TestEmulator_SealedLocalKeyRoundTrip(t *testing.T) {
 			if !bytes.Equal(k.PublicKey().Bytes, pk.PublicKey().Bytes) {
 				t.Fatal("sealed key opened with a different public key")
 			}
-			d := sha256.Sum256([]byte("sealed"))
-			if _, err := signer.SignDigest(ctx, k, d[:]); err != nil {
-				t.Fatal(err)
+			if curve == signer.BLS12381 { // tz4: KMS cannot hold it, a KMS-sealed file can
+				if _, err := signer.SignMessage(ctx, k, signer.BLSProofOfPossession, []byte("\x13sealed")); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := signer.ProvePossession(ctx, k, nil); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				d := sha256.Sum256([]byte("sealed"))
+				if _, err := signer.SignDigest(ctx, k, d[:]); err != nil {
+					t.Fatal(err)
+				}
 			}
 
 			// Without KMS the file is useless.

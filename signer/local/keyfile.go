@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/scrypt"
@@ -39,8 +38,6 @@ var (
 	// ErrUnsealFailed means a sealed key file's data key could not be
 	// unsealed or did not decrypt the file.
 	ErrUnsealFailed = errors.New("sealed key file could not be unsealed")
-	// ErrNoSealer means no Sealer is registered for the scheme of a seal reference.
-	ErrNoSealer = errors.New("no sealer registered for scheme")
 )
 
 // Key file format (version 1):
@@ -51,7 +48,7 @@ var (
 //
 // kdf "none" (dev mode only) holds "plaintext"; kdf "sealed" holds
 // "seal_ref" and "encrypted_data_key" and encrypts with a data key obtained
-// from the Sealer registered for seal_ref's scheme. All byte fields are hex.
+// from the signer.Sealer registered for seal_ref's scheme. All byte fields are hex.
 // The curve and public key are the AEAD's associated data.
 const (
 	fileVersion = 1
@@ -122,46 +119,6 @@ func (h *hexBytes) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Sealer wraps data keys with an external key service (envelope encryption,
-// e.g. AWS KMS GenerateDataKey/Decrypt). ref is the full seal reference
-// ("awskms:///alias/x"). Seal returns a fresh 32-byte data key and its
-// encrypted form; Unseal returns the 32-byte data key. The caller zeroes the
-// data key after use.
-type Sealer interface {
-	Seal(ctx context.Context, ref string) (dataKey, encryptedDataKey []byte, err error)
-	Unseal(ctx context.Context, ref string, encryptedDataKey []byte) ([]byte, error)
-}
-
-var (
-	sealMu  sync.RWMutex
-	sealers = map[string]Sealer{}
-)
-
-// RegisterSealer makes s the sealer for seal references of the given URI
-// scheme. Registering a scheme twice panics.
-func RegisterSealer(scheme string, s Sealer) {
-	sealMu.Lock()
-	defer sealMu.Unlock()
-	if _, dup := sealers[scheme]; dup {
-		panic("local: sealer for scheme " + scheme + " registered twice")
-	}
-	sealers[scheme] = s
-}
-
-func sealerFor(ref string) (Sealer, error) {
-	u, err := signer.ParseURI(ref)
-	if err != nil {
-		return nil, err
-	}
-	sealMu.RLock()
-	s, ok := sealers[u.Scheme]
-	sealMu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrNoSealer, u.Scheme)
-	}
-	return s, nil
-}
-
 // WriteOptions chooses how WriteKeyFile protects the secret; exactly one of
 // Passphrase, Plaintext and SealWith is set.
 type WriteOptions struct {
@@ -171,7 +128,7 @@ type WriteOptions struct {
 	// load logs a warning.
 	Plaintext bool
 	// SealWith is a seal reference ("awskms:///alias/x"): the key is
-	// encrypted with a data key from the Sealer registered for its scheme.
+	// encrypted with a data key from the signer.Sealer registered for its scheme.
 	SealWith string
 }
 
@@ -204,7 +161,7 @@ func WriteKeyFile(ctx context.Context, path string, k *PrivateKey, opts WriteOpt
 	case opts.Plaintext:
 		kf.Crypto = cryptoSection{KDF: kdfNone, Plaintext: append(hexBytes(nil), secret...)}
 	case opts.SealWith != "":
-		s, err := sealerFor(opts.SealWith)
+		s, err := signer.SealerFor(opts.SealWith)
 		if err != nil {
 			return fmt.Errorf("local: write key file: %w", err)
 		}
@@ -396,7 +353,7 @@ func decodeKeyFile(data []byte) (*keyFile, signer.Curve, error) {
 
 // LoadKeyFile loads the key file at path. passphrase is needed only for
 // passphrase-encrypted files; sealed files are opened with the registered
-// Sealer; plaintext (dev mode) files log a warning each time they are loaded.
+// signer.Sealer; plaintext (dev mode) files log a warning each time they are loaded.
 func LoadKeyFile(ctx context.Context, path string, passphrase []byte) (*PrivateKey, error) {
 	kf, curve, err := parseKeyFile(path)
 	if err != nil {
@@ -437,7 +394,7 @@ func decryptKeyFile(ctx context.Context, path string, kf *keyFile, curve signer.
 		}
 		secret = pt
 	case kdfSealed:
-		s, err := sealerFor(c.SealRef)
+		s, err := signer.SealerFor(c.SealRef)
 		if err != nil {
 			return nil, fmt.Errorf("local: key file %s: %w", path, err)
 		}
@@ -462,7 +419,7 @@ func decryptKeyFile(ctx context.Context, path string, kf *keyFile, curve signer.
 		return nil, fmt.Errorf("local: key file %s: %w: unknown kdf %q", path, ErrBadKeyFile, c.KDF)
 	}
 	defer zero(secret)
-	k, err := newPrivateKey(curve, secret)
+	k, err := NewPrivateKey(curve, secret)
 	if err != nil {
 		return nil, fmt.Errorf("local: key file %s: %w", path, err)
 	}

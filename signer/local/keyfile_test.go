@@ -16,9 +16,40 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/signer"
+	"github.com/keyward/keyward/signer/internal/bls12381"
 )
 
-var allCurves = []signer.Curve{signer.Secp256k1, signer.P256, signer.Ed25519}
+var (
+	digestCurves = []signer.Curve{signer.Secp256k1, signer.P256, signer.Ed25519}
+	allCurves    = func() []signer.Curve {
+		if !bls12381.Available { // a build without cgo has no BLS12-381
+			return digestCurves
+		}
+		return append(append([]signer.Curve(nil), digestCurves...), signer.BLS12381)
+	}()
+)
+
+// signsFor has k sign through keyward's one path for its curve (SignMessage
+// for BLS12-381, SignDigest otherwise) and checks the signature against pub.
+func signsFor(t testing.TB, k signer.Key, pub signer.PublicKey, msg string) {
+	t.Helper()
+	ctx := context.Background()
+	if pub.Curve == signer.BLS12381 {
+		sig, err := signer.SignMessage(ctx, k, signer.BLSProofOfPossession, []byte(msg))
+		if err != nil || !signer.VerifyBLS(pub, signer.BLSProofOfPossession, []byte(msg), sig) {
+			t.Fatalf("BLS signature: %v", err)
+		}
+		return
+	}
+	d := digest(msg)
+	sig, err := signer.SignDigest(ctx, k, d)
+	if err != nil || !signer.Verify(pub, d, sig) {
+		t.Fatalf("signature: %v", err)
+	}
+	if pub.Curve != signer.Ed25519 && !signer.IsLowS(pub.Curve, sig) {
+		t.Fatal("SignDigest returned high-S")
+	}
+}
 
 func digest(s string) []byte { d := sha256.Sum256([]byte(s)); return d[:] }
 
@@ -58,21 +89,7 @@ func TestKeyFile_RoundTripAllCurves(t *testing.T) {
 			if got.Curve() != c || !bytes.Equal(got.Public().Bytes, k.Public().Bytes) {
 				t.Fatalf("loaded key %v %x, want %v %x", got.Curve(), got.Public().Bytes, c, k.Public().Bytes)
 			}
-			d := digest("round trip")
-			sig, err := got.Sign(ctx, d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !signer.Verify(k.PublicKey(), d, sig) {
-				t.Fatal("signature from loaded key does not verify against the generated key")
-			}
-			sig, err = signer.SignDigest(ctx, got, d)
-			if err != nil {
-				t.Fatalf("SignDigest: %v", err)
-			}
-			if c != signer.Ed25519 && !signer.IsLowS(c, sig) {
-				t.Error("SignDigest returned high-S")
-			}
+			signsFor(t, got, k.PublicKey(), "round trip")
 		})
 	}
 }
@@ -267,7 +284,7 @@ func xor(a, b []byte) []byte {
 var testSealer = func() *fakeSealer {
 	f := &fakeSealer{}
 	rand.Read(f.kek[:])
-	RegisterSealer("fakekms", f)
+	signer.RegisterSealer("fakekms", f)
 	return f
 }()
 
@@ -285,11 +302,7 @@ func TestKeyFile_SealedRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := digest("sealed")
-			sig, err := signer.SignDigest(ctx, got, d)
-			if err != nil || !signer.Verify(k.PublicKey(), d, sig) {
-				t.Fatalf("sign with unsealed key: %v", err)
-			}
+			signsFor(t, got, k.PublicKey(), "sealed")
 		})
 	}
 }
@@ -298,13 +311,13 @@ func TestKeyFile_SealedRefusals(t *testing.T) {
 	ctx := context.Background()
 	k, _ := Generate(signer.Secp256k1)
 
-	if err := WriteKeyFile(ctx, filepath.Join(t.TempDir(), "k.json"), k, WriteOptions{SealWith: "nokms:///x"}); !errors.Is(err, ErrNoSealer) {
+	if err := WriteKeyFile(ctx, filepath.Join(t.TempDir(), "k.json"), k, WriteOptions{SealWith: "nokms:///x"}); !errors.Is(err, signer.ErrNoSealer) {
 		t.Errorf("unregistered sealer on write: err = %v, want ErrNoSealer", err)
 	}
 
 	path := writeTemp(t, k, WriteOptions{SealWith: "fakekms:///alias/x"})
 	rewrite(t, path, func(kf map[string]any) { kf["crypto"].(map[string]any)["seal_ref"] = "nokms:///alias/x" })
-	if _, err := LoadKeyFile(ctx, path, nil); !errors.Is(err, ErrNoSealer) {
+	if _, err := LoadKeyFile(ctx, path, nil); !errors.Is(err, signer.ErrNoSealer) {
 		t.Errorf("unregistered sealer on load: err = %v, want ErrNoSealer", err)
 	}
 
@@ -327,15 +340,6 @@ func TestKeyFile_SealedRefusals(t *testing.T) {
 	if !errors.Is(err, ErrUnsealFailed) || !errors.Is(err, down) {
 		t.Errorf("sealer failure: err = %v, want ErrUnsealFailed wrapping the sealer's error", err)
 	}
-}
-
-func TestRegisterSealer_PanicsOnDuplicate(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("no panic")
-		}
-	}()
-	RegisterSealer("fakekms", &fakeSealer{})
 }
 
 func TestReadPassphraseFile(t *testing.T) {
@@ -448,7 +452,7 @@ func TestBackend_PlaintextAndSealedNeedNoPassphrase(t *testing.T) {
 }
 
 func TestSign_RejectsBadDigestLength(t *testing.T) {
-	for _, c := range allCurves {
+	for _, c := range digestCurves {
 		k, _ := Generate(c)
 		if _, err := k.Sign(context.Background(), make([]byte, 31)); !errors.Is(err, signer.ErrBadDigest) {
 			t.Errorf("%v: err = %v, want ErrBadDigest", c, err)
@@ -521,7 +525,6 @@ func TestWriteKeyFile_UsesDefaultScryptCost(t *testing.T) {
 }
 
 func TestSign_ConcurrentUseIsSafe(t *testing.T) {
-	ctx := context.Background()
 	for _, c := range allCurves {
 		k, _ := Generate(c)
 		var wg sync.WaitGroup
@@ -530,11 +533,7 @@ func TestSign_ConcurrentUseIsSafe(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for j := range 20 {
-					d := digest(string(rune(i*100 + j)))
-					if _, err := signer.SignDigest(ctx, k, d); err != nil {
-						t.Error(err)
-						return
-					}
+					signsFor(t, k, k.PublicKey(), string(rune(i*100+j)))
 				}
 			}()
 		}
