@@ -18,7 +18,7 @@ import (
 const hardhat0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
 func TestEthereumAddress_KnownVector(t *testing.T) {
-	k, err := local.ParseSecret(hardhat0, nil)
+	k, err := local.ParseHexSecret(hardhat0)
 	if err != nil {
 		t.Fatal(err)
 	}

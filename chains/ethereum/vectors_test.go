@@ -22,7 +22,7 @@ import (
 // key parses a hex secp256k1 secret into a local key and its uncompressed point.
 func key(t testing.TB, secret string) (*local.PrivateKey, []byte, common.Address) {
 	t.Helper()
-	k, err := local.ParseSecret(secret, nil)
+	k, err := local.ParseHexSecret(secret)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,9 @@ func BinaryPKH(s string) (signer.Curve, []byte, error) {
 	if err != nil {
 		return c, nil, err
 	}
-	tag, err := curveTag(c)
+	e, err := encodingOf(c)
 	if err != nil {
 		return c, nil, err
 	}
-	return c, append([]byte{tag}, h...), nil
+	return c, append([]byte{e.tag}, h...), nil
 }

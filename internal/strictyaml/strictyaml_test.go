@@ -25,6 +25,7 @@ type doc struct {
 	Ptr    *inner           `yaml:"ptr"`
 	Any    any              `yaml:"any"`
 	Untagd string
+	//lint:ignore U1000 an unexported field, which the walk must skip
 	hidden string
 }
 

@@ -258,9 +258,9 @@ func (k *PrivateKey) Zero() {
 			k.secp.Zero()
 		}
 	case signer.P256:
-		if k.p256 != nil && k.p256.D != nil {
-			k.p256.D.SetInt64(0)
-		}
+		// crypto/ecdsa gives no way to overwrite its scalar; drop the
+		// reference so nothing here keeps it alive.
+		k.p256 = nil
 	case signer.Ed25519:
 		clear(k.ed)
 	case signer.BLS12381:

@@ -37,11 +37,3 @@ func ParseHexSecret(text string) (*PrivateKey, error) {
 	return k, nil
 }
 
-// ParseSecret is ParseHexSecret; the passphrase is not used.
-//
-// Deprecated: use ParseHexSecret, and chains/tezos/octezkey.Parse with
-// NewPrivateKey for Octez secret keys. Kept while tests outside this
-// package still call it.
-func ParseSecret(text string, _ func() ([]byte, error)) (*PrivateKey, error) {
-	return ParseHexSecret(text)
-}

@@ -30,7 +30,7 @@ func setClients(b *testing.B) {
 // BenchmarkRawSecp256k1Sign is the baseline: the local backend signing a
 // digest, nothing else, with 16 concurrent callers.
 func BenchmarkRawSecp256k1Sign(b *testing.B) {
-	k, err := local.ParseSecret(secretOpen, nil)
+	k, err := local.ParseHexSecret(secretOpen)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func newRing(t testing.TB, keys []testKey) (*keyring.Ring, map[string]common.Add
 	var ks []*keyring.Key
 	addrs := map[string]common.Address{}
 	for _, tk := range keys {
-		sk, err := local.ParseSecret(tk.secret, nil)
+		sk, err := local.ParseHexSecret(tk.secret)
 		if err != nil {
 			t.Fatal(err)
 		}

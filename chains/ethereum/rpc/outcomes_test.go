@@ -60,7 +60,7 @@ func TestOutcomes_CodeAuditMetric(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			pk, err := local.ParseSecret(secretOpen, nil)
+			pk, err := local.ParseHexSecret(secretOpen)
 			if err != nil {
 				t.Fatal(err)
 			}

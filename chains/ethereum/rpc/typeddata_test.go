@@ -24,7 +24,7 @@ func ruleHandler(t *testing.T, rks ...ruleKey) (*Handler, []*keyring.Key) {
 	t.Helper()
 	var keys []*keyring.Key
 	for _, k := range rks {
-		sk, err := local.ParseSecret(k.secret, nil)
+		sk, err := local.ParseHexSecret(k.secret)
 		if err != nil {
 			t.Fatal(err)
 		}
