@@ -120,6 +120,11 @@ type Request struct {
 	// policy allowed the request (work a refusal should not cost).
 	Digest []byte
 	Hash   func() ([]byte, error)
+	// Message, for keys that sign whole messages (BLS12-381), is what the
+	// key signs under Scheme; Digest is then only what the watermark and
+	// the audit line keep.
+	Message []byte
+	Scheme  signer.BLSScheme
 	// Recoverable asks for a secp256k1 signature with its recovery id (Ethereum).
 	Recoverable bool
 	// Encode turns the signature into the bytes the client gets, which are
@@ -255,9 +260,12 @@ func (p *Pipeline) decide(ctx context.Context, req *Request, rec *audit.Record) 
 	}
 	var res Result
 	var err error
-	if req.Recoverable {
+	switch {
+	case req.Message != nil:
+		res.Sig, err = signer.SignMessage(ctx, k.Signer, req.Scheme, req.Message)
+	case req.Recoverable:
 		res.Sig, res.RecID, err = signer.SignDigestRecoverable(ctx, k.Signer, req.Digest)
-	} else {
+	default:
 		res.Sig, err = signer.SignDigest(ctx, k.Signer, req.Digest)
 	}
 	if err != nil {

@@ -393,6 +393,28 @@ func (t *timedKey) SignRecoverable(ctx context.Context, digest []byte) ([]byte, 
 	return sig, signer.RecoveryUnknown, err
 }
 
+// SignBLS passes BLS signing through (signer.BLSKey) when the backend's key is one.
+func (t *timedKey) SignBLS(ctx context.Context, scheme signer.BLSScheme, msg []byte) ([]byte, error) {
+	bk, ok := t.Key.(signer.BLSKey)
+	if !ok {
+		return nil, signer.ErrNotBLSKey
+	}
+	start := time.Now()
+	defer func() { t.latency.Observe(time.Since(start).Seconds()) }()
+	return bk.SignBLS(ctx, scheme, msg)
+}
+
+// ProvePossession passes BLS proofs of possession through.
+func (t *timedKey) ProvePossession(ctx context.Context, pk []byte) ([]byte, error) {
+	bk, ok := t.Key.(signer.BLSKey)
+	if !ok {
+		return nil, signer.ErrNotBLSKey
+	}
+	return bk.ProvePossession(ctx, pk)
+}
+
+var _ signer.BLSKey = (*timedKey)(nil)
+
 func (t *timedKey) Ready(ctx context.Context) error {
 	if rc, ok := t.Key.(signer.ReadinessChecker); ok {
 		return rc.Ready(ctx)

@@ -36,6 +36,22 @@ func Consensus(magic byte, level, round int32, slot uint16) []byte {
 	return append(b, bytes.Repeat([]byte{7}, 32)...) // block payload hash
 }
 
+// BLSConsensus is a tz4 0x12 preattestation or 0x13 attestation request
+// (tags 40/41, no slot) on mainnet at (level, round); salt varies the
+// block payload hash.
+func BLSConsensus(magic byte, level, round int32, salt byte) []byte {
+	tag := byte(40)
+	if magic == tezos.MagicAttestation {
+		tag = 41
+	}
+	b := append([]byte{magic}, MainnetChainID...)
+	b = append(b, bytes.Repeat([]byte{9}, 32)...) // branch
+	b = append(b, tag)
+	b = binary.BigEndian.AppendUint32(b, uint32(level))
+	b = binary.BigEndian.AppendUint32(b, uint32(round))
+	return append(b, bytes.Repeat([]byte{salt}, 32)...) // block payload hash
+}
+
 // Attestation is Consensus(0x13, level, round, slot).
 func Attestation(level, round int32, slot uint16) []byte {
 	return Consensus(tezos.MagicAttestation, level, round, slot)

@@ -10,13 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/pipeline"
+	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/watermark"
 )
 
@@ -184,11 +184,12 @@ func (h *Handler) sign(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	q := r.URL.Query()
-	if v := q.Get("version"); v != "" {
-		if _, err := strconv.ParseUint(v, 10, 8); err != nil {
-			h.reject(w, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "invalid version parameter: want a number"))
-			return
-		}
+	// version selects the signature scheme of tz4 keys; for the other
+	// curves it must still be a version Octez knows.
+	scheme, verr := tezos.BLSSchemeForVersion(q.Get("version"))
+	if errors.Is(verr, tezos.ErrBadVersion) {
+		h.reject(w, caller, pipeline.Wrap(pipeline.Malformed, pipeline.RuleRequest, verr))
+		return
 	}
 	if origins, browser := r.Header["Origin"]; browser && !h.originsAllowed(origins) {
 		h.reject(w, caller, pipeline.Fail(pipeline.Refused, "tezos.allowed_origins",
@@ -216,7 +217,16 @@ func (h *Handler) sign(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, caller, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "no key %s on this signer", pkh))
 		return
 	}
-	sig, e := h.decide(r.Context(), &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Payload: payload})
+	req := &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Payload: payload}
+	if k.Pub.Curve == signer.BLS12381 {
+		if verr != nil { // version 0: no BLS signatures
+			e := pipeline.ErrorOf(h.p.Decline(r.Context(), req, pipeline.Wrap(pipeline.Malformed, pipeline.RuleRequest, verr)))
+			writeError(w, Status(e.Class, e.Rule), e.Msg)
+			return
+		}
+		req.Message, req.Scheme = payload, scheme
+	}
+	sig, e := h.decide(r.Context(), req)
 	if e != nil {
 		writeError(w, Status(e.Class, e.Rule), e.Msg)
 		return

@@ -98,7 +98,7 @@ func newFixture(t testing.TB, authorized []string) *fixture {
 	}
 	f.audit = &failableAudit{File: al}
 	var keys []*keyring.Key
-	for _, c := range []signer.Curve{signer.Ed25519, signer.Secp256k1, signer.P256} {
+	for _, c := range []signer.Curve{signer.Ed25519, signer.Secp256k1, signer.P256, signer.BLS12381} {
 		pk, err := local.Generate(c)
 		if err != nil {
 			t.Fatal(err)
@@ -171,6 +171,7 @@ func (f *fixture) post(pkh string, payload []byte, query string) (int, string) {
 }
 
 func (f *fixture) tz2() *keyring.Key { return f.keys[signer.Secp256k1] }
+func (f *fixture) tz4() *keyring.Key { return f.keys[signer.BLS12381] }
 
 func (f *fixture) records() []audit.Record {
 	f.t.Helper()
@@ -564,5 +565,69 @@ func TestRequest_BadInputIs4xxAndSignsNothing(t *testing.T) {
 		if r.Outcome == audit.Signed {
 			t.Fatalf("bad input signed: %+v", r)
 		}
+	}
+}
+
+// TestBLS_ConsensusUnderWatermarks: a tz4 baker key signs blocks,
+// preattestations and attestations (tags 40/41) at rising levels with the
+// same watermark semantics as the other curves, under the scheme the
+// version parameter selects; version 0 has no BLS and is a 400.
+func TestBLS_ConsensusUnderWatermarks(t *testing.T) {
+	f := newFixture(t, nil)
+	k := f.tz4()
+	if !strings.HasPrefix(k.PKH, "tz4") {
+		t.Fatalf("BLS key address %s", k.PKH)
+	}
+	steps := []struct {
+		name    string
+		payload []byte
+		version string
+		want    int
+		scheme  signer.BLSScheme
+	}{
+		{"block", blockPayload(200, 0, 0, 1), "3", 200, signer.BLSProofOfPossession},
+		{"preattestation", tezostest.BLSConsensus(0x12, 200, 0, 1), "3", 200, signer.BLSProofOfPossession},
+		{"attestation", tezostest.BLSConsensus(0x13, 200, 0, 1), "3", 200, signer.BLSProofOfPossession},
+		{"identical attestation", tezostest.BLSConsensus(0x13, 200, 0, 1), "3", 200, signer.BLSProofOfPossession},
+		{"another attestation at the level", tezostest.BLSConsensus(0x13, 200, 0, 2), "3", 409, 0},
+		{"next level, no version (latest)", tezostest.BLSConsensus(0x13, 201, 0, 1), "", 200, signer.BLSProofOfPossession},
+		{"augmented scheme", tezostest.BLSConsensus(0x13, 202, 0, 1), "1", 200, signer.BLSAugmented},
+		{"version 0", tezostest.BLSConsensus(0x13, 203, 0, 1), "0", 400, 0},
+		{"version 4", tezostest.BLSConsensus(0x13, 203, 0, 1), "4", 400, 0},
+		{"generic", tezostest.Transfer(t, k.PKH, 1), "3", 200, signer.BLSProofOfPossession},
+	}
+	var first string
+	for _, st := range steps {
+		q := ""
+		if st.version != "" {
+			q = "version=" + st.version
+		}
+		code, body := f.post(k.PKH, st.payload, q)
+		if code != st.want {
+			t.Fatalf("%s: status %d, want %d: %s", st.name, code, st.want, body)
+		}
+		if code != 200 {
+			continue
+		}
+		c, sig, err := tezos.DecodeSignature(body)
+		if err != nil || c != signer.BLS12381 {
+			t.Fatalf("%s: signature %s: %v", st.name, body, err)
+		}
+		if !signer.VerifyBLS(k.Pub, st.scheme, st.payload, sig) {
+			t.Fatalf("%s: signature does not verify under %v over the whole message", st.name, st.scheme)
+		}
+		if st.name == "attestation" {
+			first = body
+		}
+		if st.name == "identical attestation" && body != first {
+			t.Fatal("identical retry got a new signature, not the stored one")
+		}
+	}
+	// Other curves ignore the version, but it must be a valid one.
+	if code, _ := f.post(f.tz2().PKH, tezostest.MichelsonString("x"), "version=0"); code != 200 {
+		t.Fatalf("tz2 with version=0: %d", code)
+	}
+	if code, _ := f.post(f.tz2().PKH, tezostest.MichelsonString("x"), "version=9"); code != 400 {
+		t.Fatalf("tz2 with version=9: %d", code)
 	}
 }
