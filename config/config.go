@@ -44,6 +44,7 @@ type TezosConfig struct {
 	AllowedOrigins []string   `yaml:"allowed_origins"` // browser origins allowed to POST (default none: a web page cannot drive the signer)
 	TLS            *TLSConfig `yaml:"tls"`
 	Disabled       bool       `yaml:"disabled"`
+	ListKnownKeys  bool       `yaml:"list_known_keys"` // serve GET /known_keys (off by default, as Octez's --allow-list-known-keys)
 }
 
 // EthereumConfig configures the Ethereum JSON-RPC listener.

@@ -125,6 +125,11 @@ type Request struct {
 	// the audit line keep.
 	Message []byte
 	Scheme  signer.BLSScheme
+	// ProvePossession asks a BLS key for a proof of possession of ProofOf
+	// (nil: its own public key) instead of a signature; such a request has
+	// no digest and no mark.
+	ProvePossession bool
+	ProofOf         []byte
 	// Recoverable asks for a secp256k1 signature with its recovery id (Ethereum).
 	Recoverable bool
 	// Encode turns the signature into the bytes the client gets, which are
@@ -227,7 +232,7 @@ func (p *Pipeline) decide(ctx context.Context, req *Request, rec *audit.Record) 
 	if err := req.Check(); err != nil {
 		return Result{}, policyError(err)
 	}
-	if req.Digest == nil {
+	if req.Digest == nil && !req.ProvePossession {
 		if req.Hash == nil {
 			return Result{}, Fail(Internal, RuleNone, "internal error: nothing to sign")
 		}
@@ -261,6 +266,11 @@ func (p *Pipeline) decide(ctx context.Context, req *Request, rec *audit.Record) 
 	var res Result
 	var err error
 	switch {
+	case req.ProvePossession:
+		if req.Mark != nil {
+			return Result{}, Fail(Internal, RuleNone, "internal error: a proof of possession has no watermark")
+		}
+		res.Sig, err = signer.ProvePossession(ctx, k.Signer, req.ProofOf)
 	case req.Message != nil:
 		res.Sig, err = signer.SignMessage(ctx, k.Signer, req.Scheme, req.Message)
 	case req.Recoverable:

@@ -36,6 +36,10 @@ type TezosRules struct {
 	MaxAmount string `yaml:"max_amount"`
 	// MaxFee caps the fee of each manager operation, in the same units.
 	MaxFee string `yaml:"max_fee"`
+	// AllowProofOfPossession lets GET /bls_prove_possession prove
+	// possession of a tz4 key (needed to register it as a consensus or
+	// companion key). Off by default: turn it on for the registration only.
+	AllowProofOfPossession bool `yaml:"allow_proof_of_possession"`
 }
 
 // UnmarshalYAML decodes the rules strictly (see decodeRules).
@@ -52,6 +56,7 @@ type Tezos struct {
 	to        []tezosDest // nil: any
 	maxAmount *big.Int    // nil: no cap
 	maxFee    *big.Int    // nil: no cap
+	allowPoP  bool
 }
 
 type tezosDest struct {
@@ -75,6 +80,7 @@ func CompileTezos(r *TezosRules) (*Tezos, error) {
 	if r == nil {
 		return p, nil
 	}
+	p.allowPoP = r.AllowProofOfPossession
 	for i, s := range r.Allow {
 		k := tezos.Kind(strings.TrimSpace(s))
 		if !validKind(k) {
@@ -264,4 +270,13 @@ func (p *Tezos) destAllowed(op *tezos.Operation) bool {
 		}
 	}
 	return false
+}
+
+// CheckProofOfPossession refuses a BLS proof of possession unless
+// allow_proof_of_possession is on (the message is Octez's).
+func (p *Tezos) CheckProofOfPossession() error {
+	if !p.allowPoP {
+		return Refuse("tezos.allow_proof_of_possession", "Request to prove possession is not allowed.")
+	}
+	return nil
 }

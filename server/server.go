@@ -166,6 +166,7 @@ func (s *Server) tezosHandler() http.Handler {
 		Log:            s.log,
 		ClientIdentity: CertSubject,
 		AllowedOrigins: func() []string { return s.cfg.Load().Tezos.AllowedOrigins },
+		ListKnownKeys:  func() bool { return s.cfg.Load().Tezos.ListKnownKeys },
 	})
 }
 

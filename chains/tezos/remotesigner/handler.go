@@ -34,6 +34,9 @@ type Options struct {
 	// ClientIdentity, when set, returns an identity for the caller from the
 	// request (e.g. a TLS client certificate subject).
 	ClientIdentity func(r *http.Request) string
+	// ListKnownKeys, when it returns true, serves GET /known_keys (Octez's
+	// --allow-list-known-keys); otherwise it is refused.
+	ListKnownKeys func() bool
 	// AllowedOrigins lists browser origins allowed to POST. Browsers send an
 	// Origin header with every cross-site POST (Octez, Taquito under Node
 	// and curl send none): without this rule any web page the operator
@@ -62,6 +65,9 @@ func New(opts Options) *Handler {
 	if opts.AllowedOrigins == nil {
 		opts.AllowedOrigins = func() []string { return nil }
 	}
+	if opts.ListKnownKeys == nil {
+		opts.ListKnownKeys = func() bool { return false }
+	}
 	if opts.Pipeline == nil {
 		opts.Pipeline = pipeline.New(pipeline.Options{Log: opts.Log, Codes: Codes()})
 	}
@@ -69,8 +75,11 @@ func New(opts Options) *Handler {
 	h.mux.HandleFunc("GET /keys/{pkh}", h.getKey)
 	h.mux.HandleFunc("POST /keys/{pkh}", h.sign)
 	h.mux.HandleFunc("GET /authorized_keys", h.authorizedKeys)
-	h.mux.HandleFunc("/keys/{pkh}", h.methodNotAllowed)
-	h.mux.HandleFunc("/authorized_keys", h.methodNotAllowed)
+	h.mux.HandleFunc("GET /bls_prove_possession/{pkh}", h.provePossession)
+	h.mux.HandleFunc("GET /known_keys", h.knownKeys)
+	for _, p := range []string{"/keys/{pkh}", "/authorized_keys", "/bls_prove_possession/{pkh}", "/known_keys"} {
+		h.mux.HandleFunc(p, h.methodNotAllowed)
+	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+truncate(r.URL.Path, 100))
 	})
@@ -154,6 +163,84 @@ func (h *Handler) authorizedKeys(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string][]string{"authorized_keys": a.PKHs()})
 }
 
+// knownKeys serves GET /known_keys when tezos.list_known_keys allows it.
+func (h *Handler) knownKeys(w http.ResponseWriter, r *http.Request) {
+	if !h.opts.ListKnownKeys() {
+		h.reject(w, h.caller(r), pipeline.Fail(pipeline.Refused, "tezos.list_known_keys", "List known keys request not allowed."))
+		return
+	}
+	keys := []string{}
+	for _, k := range h.opts.Ring().Keys() {
+		keys = append(keys, k.PKH)
+	}
+	writeJSON(w, map[string][]string{"known_keys": keys})
+}
+
+// provePossession serves GET /bls_prove_possession/{pkh}[?bls_pk=BLpk…]:
+// a BLS proof of possession of the key's own public key, or of bls_pk,
+// when the key's tezos.allow_proof_of_possession allows it. As in Octez,
+// the request carries no authentication (octez-client sends none for it);
+// the per-key rule, off by default, is what guards it.
+func (h *Handler) provePossession(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	caller := h.caller(r)
+	if origins, browser := r.Header["Origin"]; browser && !h.originsAllowed(origins) {
+		h.reject(w, caller, pipeline.Fail(pipeline.Refused, "tezos.allowed_origins",
+			"requests from a browser (Origin header) are refused unless every origin is listed in tezos.allowed_origins"))
+		return
+	}
+	pkh := r.PathValue("pkh")
+	k, known := h.opts.Ring().ByPKH(pkh)
+	if !known {
+		if _, _, err := tezos.ParsePublicKeyHash(pkh); err != nil {
+			h.reject(w, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "invalid public key hash: want a tz address"))
+			return
+		}
+		h.reject(w, caller, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "no key %s on this signer", pkh))
+		return
+	}
+	req := &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Kind: "bls_prove_possession", ProvePossession: true}
+	fail := func(e *pipeline.Error) {
+		e = pipeline.ErrorOf(h.p.Decline(r.Context(), req, e))
+		writeError(w, Status(e.Class, e.Rule), e.Msg)
+	}
+	if k.Pub.Curve != signer.BLS12381 {
+		fail(pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "Proof of possession can only be requested for BLS keys."))
+		return
+	}
+	if v := r.URL.Query().Get("bls_pk"); v != "" {
+		pub, err := tezos.ParsePublicKey(v)
+		if err != nil || pub.Curve != signer.BLS12381 {
+			fail(pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "bls_pk is not a BLS12-381 public key (BLpk…)"))
+			return
+		}
+		req.ProofOf, req.To = pub.Bytes, v
+	}
+	req.Check = k.Tezos.CheckProofOfPossession
+	req.Encode = func(sig []byte) ([]byte, error) {
+		s, err := tezos.EncodeSignature(signer.BLS12381, sig)
+		return []byte(s), err
+	}
+	res, err := h.p.Sign(r.Context(), req)
+	if err != nil {
+		e := pipeline.ErrorOf(err)
+		writeError(w, Status(e.Class, e.Rule), e.Msg)
+		return
+	}
+	w.Header()["Content-Type"] = jsonType
+	_, _ = w.Write([]byte(`{"bls_prove_possession":"` + string(res.Encoded) + "\"}\n"))
+}
+
+func (h *Handler) caller(r *http.Request) pipeline.Caller {
+	c := pipeline.Caller{Addr: r.RemoteAddr}
+	if h.opts.ClientIdentity != nil {
+		if id := h.opts.ClientIdentity(r); id != "" {
+			c.IDs = append(c.IDs, id)
+		}
+	}
+	return c
+}
+
 // reject answers a request refused before its key and caller were known.
 func (h *Handler) reject(w http.ResponseWriter, caller pipeline.Caller, e *pipeline.Error) {
 	h.p.Reject(pipeline.Tezos, caller, e)
@@ -162,12 +249,7 @@ func (h *Handler) reject(w http.ResponseWriter, caller pipeline.Caller, e *pipel
 
 func (h *Handler) sign(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	caller := pipeline.Caller{Addr: r.RemoteAddr}
-	if h.opts.ClientIdentity != nil {
-		if id := h.opts.ClientIdentity(r); id != "" {
-			caller.IDs = append(caller.IDs, id)
-		}
-	}
+	caller := h.caller(r)
 	pkh := r.PathValue("pkh")
 	// The key is looked up first (a known key has its binary address at
 	// hand), but an unknown key is only answered after authentication, so

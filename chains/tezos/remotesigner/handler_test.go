@@ -50,6 +50,7 @@ type fixture struct {
 	backend *pipelinetest.FailingKey // the tz2 key's backend
 	auth    *Authorizer
 	origins []string
+	listing bool // tezos.list_known_keys
 }
 
 // failableAudit is the real audit file, made to fail on demand.
@@ -82,7 +83,9 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 
 func (l *lockedBuffer) Len() int { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Len() }
 
-func newFixture(t testing.TB, authorized []string) *fixture {
+// newFixture serves one key per curve; rules, when given, adjust each
+// key's Tezos rules.
+func newFixture(t testing.TB, authorized []string, rules ...func(signer.Curve, *policy.TezosRules)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{t: t, wmDir: filepath.Join(dir, "wm"), auditP: filepath.Join(dir, "audit.jsonl"), keys: map[signer.Curve]*keyring.Key{},
@@ -109,9 +112,11 @@ func newFixture(t testing.TB, authorized []string) *fixture {
 			sk = f.backend
 		}
 		u, _ := signer.ParseURI("file:///test/" + c.String())
-		k, err := keyring.NewKey(c.String(), u, sk, config.KeyConfig{Tezos: &policy.TezosRules{
-			Allow: []string{"block", "preattestation", "attestation", "generic", "michelson_data"}, Operations: []string{"transaction"},
-		}})
+		tr := &policy.TezosRules{Allow: []string{"block", "preattestation", "attestation", "generic", "michelson_data"}, Operations: []string{"transaction"}}
+		for _, m := range rules {
+			m(c, tr)
+		}
+		k, err := keyring.NewKey(c.String(), u, sk, config.KeyConfig{Tezos: tr})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +134,7 @@ func newFixture(t testing.TB, authorized []string) *fixture {
 	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	f.p = pipeline.New(pipeline.Options{Store: st, Audit: f.audit, Log: log, Observer: f.obs, Codes: Codes(), SummaryInterval: time.Hour})
 	h := New(Options{Ring: func() *keyring.Ring { return ring }, Auth: func() *Authorizer { return f.auth }, Pipeline: f.p, Log: log,
-		AllowedOrigins: func() []string { return f.origins }})
+		AllowedOrigins: func() []string { return f.origins }, ListKnownKeys: func() bool { return f.listing }})
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(func() { f.srv.Close(); f.p.Close(); st.Close(); al.Close() })
 	return f
@@ -629,5 +634,91 @@ func TestBLS_ConsensusUnderWatermarks(t *testing.T) {
 	}
 	if code, _ := f.post(f.tz2().PKH, tezostest.MichelsonString("x"), "version=9"); code != 400 {
 		t.Fatalf("tz2 with version=9: %d", code)
+	}
+}
+
+func (f *fixture) get(path string) (int, []byte) {
+	f.t.Helper()
+	resp, err := http.Get(f.srv.URL + path)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func TestProvePossession_AllowedPerKeyVerifiesAndIsAudited(t *testing.T) {
+	other, _ := local.Generate(signer.BLS12381)
+	otherPK, _ := tezos.EncodePublicKey(other.PublicKey())
+	cases := []struct {
+		name  string
+		allow bool
+		key   func(f *fixture) string
+		query string
+		want  int
+		rule  string
+	}{
+		{"off by default", false, func(f *fixture) string { return f.tz4().PKH }, "", 403, "tezos.allow_proof_of_possession"},
+		{"own key", true, func(f *fixture) string { return f.tz4().PKH }, "", 200, ""},
+		{"given bls_pk", true, func(f *fixture) string { return f.tz4().PKH }, "?bls_pk=" + otherPK, 200, ""},
+		{"malformed bls_pk", true, func(f *fixture) string { return f.tz4().PKH }, "?bls_pk=BLpk1234", 400, "request"},
+		{"not a BLS key", true, func(f *fixture) string { return f.tz2().PKH }, "", 400, "request"},
+		{"unknown key", true, func(*fixture) string { return "tz4HVR6aty9KwsQFHh81C1G7gBdhxT8kuytm" }, "", 404, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, nil, func(c signer.Curve, r *policy.TezosRules) { r.AllowProofOfPossession = tc.allow })
+			code, body := f.get("/bls_prove_possession/" + tc.key(f) + tc.query)
+			if code != tc.want {
+				t.Fatalf("status %d, want %d: %s", code, tc.want, body)
+			}
+			recs := f.records()
+			if code == 404 {
+				if len(recs) != 1 || recs[0].Count != 1 {
+					t.Fatalf("unknown key: %+v, want one summary", recs)
+				}
+				return
+			}
+			if len(recs) != 1 || recs[0].Kind != "bls_prove_possession" || recs[0].Rule != tc.rule {
+				t.Fatalf("audit %+v, want one bls_prove_possession line with rule %q", recs, tc.rule)
+			}
+			if code != 200 {
+				return
+			}
+			var ans struct {
+				Proof string `json:"bls_prove_possession"`
+			}
+			if err := json.Unmarshal(body, &ans); err != nil {
+				t.Fatal(err)
+			}
+			c, proof, err := tezos.DecodeSignature(ans.Proof)
+			if err != nil || c != signer.BLS12381 {
+				t.Fatalf("proof %q: %v", ans.Proof, err)
+			}
+			var of []byte
+			if tc.query != "" {
+				of = other.PublicKey().Bytes
+			}
+			if !signer.VerifyPossession(f.tz4().Pub, of, proof) {
+				t.Fatal("proof does not verify (pop_verify)")
+			}
+		})
+	}
+}
+
+func TestKnownKeys_OnlyWhenAllowed(t *testing.T) {
+	f := newFixture(t, nil)
+	code, body := f.get("/known_keys")
+	if code != 403 || !strings.Contains(string(body), "List known keys request not allowed.") {
+		t.Fatalf("%d %s", code, body)
+	}
+	f.listing = true
+	code, body = f.get("/known_keys")
+	var ans struct {
+		Keys []string `json:"known_keys"`
+	}
+	if err := json.Unmarshal(body, &ans); err != nil || code != 200 || len(ans.Keys) != 4 {
+		t.Fatalf("%d %s", code, body)
 	}
 }
