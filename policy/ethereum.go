@@ -27,6 +27,8 @@ type Ethereum struct {
 	signAuth      bool
 	signClique    bool
 	domains       []ethDomain
+
+	caps ethCaps
 }
 
 type ethDomain struct {
@@ -106,6 +108,10 @@ func CompileEthereum(r *EthereumRules) (*Ethereum, error) {
 		}
 		p.domains = append(p.domains, ed)
 	}
+	var err error
+	if p.caps, err = compileEthCaps(r); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -176,7 +182,10 @@ func (p *Ethereum) CheckTx(tx *types.Transaction, chainID *big.Int) error {
 	if err := p.CheckChainID(chainID); err != nil {
 		return err
 	}
-	return p.CheckCall(tx.To(), tx.Value(), tx.Data())
+	if err := p.CheckCall(tx.To(), tx.Value(), tx.Data()); err != nil {
+		return err
+	}
+	return p.caps.check(tx)
 }
 
 // CheckCall checks a transaction's recipient (nil: contract creation),

@@ -37,6 +37,13 @@ type TezosRules struct {
 	MaxAmount string `yaml:"max_amount"`
 	// MaxFee caps the fee of each manager operation, in the same units.
 	MaxFee string `yaml:"max_fee"`
+
+	// Per-request caps (policy/caps.go).
+	MaxStorageLimit *uint64 `yaml:"max_storage_limit"` // storage_limit of each manager operation, in bytes (bounds its storage burn)
+	MaxGasLimit     *uint64 `yaml:"max_gas_limit"`     // gas_limit of each manager operation
+	MaxBatchFee     string  `yaml:"max_batch_fee"`     // sum of the fees of one request's operations (tez or mutez)
+	MaxBatchAmount  string  `yaml:"max_batch_amount"`  // sum of the tez amounts max_amount caps, over one request's operations
+	MaxOperations   *uint64 `yaml:"max_operations"`    // operations in one generic request (at least 1)
 }
 
 // UnmarshalYAML decodes the rules strictly (an unknown field is an error,
@@ -77,6 +84,8 @@ type Tezos struct {
 	to        []tezosDest // nil: any
 	maxAmount *big.Int    // nil: no cap
 	maxFee    *big.Int    // nil: no cap
+
+	caps tezosCaps
 }
 
 type tezosDest struct {
@@ -141,6 +150,9 @@ func CompileTezos(r *TezosRules) (*Tezos, error) {
 		if p.maxFee, err = ParseMutez(r.MaxFee); err != nil {
 			return nil, fmt.Errorf("max_fee: %w", err)
 		}
+	}
+	if p.caps, err = compileTezosCaps(r); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -225,7 +237,7 @@ func (p *Tezos) Allows(kind tezos.Kind) bool { return p.allow[kind] }
 
 // Check returns nil when req may be signed, or a *Refusal naming the rule
 // (tezos.allow, tezos.chains, tezos.operations, tezos.to, tezos.max_amount,
-// tezos.max_fee) and the offending value.
+// tezos.max_fee, and the caps of caps.go) and the offending value.
 func (p *Tezos) Check(req *tezos.Request) error {
 	if req == nil {
 		return errors.New("policy: nil Tezos request")
@@ -265,8 +277,11 @@ func (p *Tezos) Check(req *tezos.Request) error {
 			}
 			return Refuse("tezos.to", "%s: destination %s is not allowed", where, dest)
 		}
+		if err := p.caps.checkOperation(op, where); err != nil {
+			return err
+		}
 	}
-	return nil
+	return p.caps.checkBatch(req.Operations)
 }
 
 // tezAmount reports whether op.Amount is in mutez (not ticket units).

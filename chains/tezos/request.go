@@ -72,6 +72,10 @@ type Operation struct {
 	Amount      *big.Int // mutez for transactions (and staking pseudo-operations) and origination balance; ticket units for transfer_ticket
 	Destination string   // transaction and transfer_ticket destination (tz…/KT1…); "" otherwise
 	Entrypoint  string   // transaction and transfer_ticket entrypoint ("default" when none)
+
+	GasLimit     *big.Int // manager operations only
+	StorageLimit *big.Int // bytes, manager operations only (bounds the storage burn)
+	Parameters   []byte   // transaction parameters, one binary Micheline expression (not copied); nil without parameters
 }
 
 // IsManager reports whether the operation is a manager operation (has a source paying a fee).
