@@ -28,7 +28,8 @@ type Ethereum struct {
 	signClique    bool
 	domains       []ethDomain
 
-	caps ethCaps
+	caps   ethCaps
+	tokens map[common.Address]*tokenRule // nil: none listed
 }
 
 type ethDomain struct {
@@ -112,6 +113,9 @@ func CompileEthereum(r *EthereumRules) (*Ethereum, error) {
 	if p.caps, err = compileEthCaps(r); err != nil {
 		return nil, err
 	}
+	if p.tokens, err = compileEthTokens(r, p.to); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -147,20 +151,12 @@ func ParseWei(s string) (*big.Int, error) {
 	default:
 		return nil, fmt.Errorf("%q: want an amount like \"1 ether\", \"30 gwei\" or wei", s)
 	}
-	num := f[0]
-	intPart, frac, hasDot := strings.Cut(num, ".")
-	if intPart == "" || (hasDot && frac == "") || len(frac) > decimals {
-		return nil, fmt.Errorf("%q: bad amount (at most %d decimals)", s, decimals)
+	v, err := parseDecimal(f[0], decimals)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", s, err)
 	}
-	digits := intPart + frac + strings.Repeat("0", decimals-len(frac))
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return nil, fmt.Errorf("%q: bad amount", s)
-		}
-	}
-	v, ok := new(big.Int).SetString(digits, 10)
-	if !ok || v.BitLen() > 256 {
-		return nil, fmt.Errorf("%q: bad amount", s)
+	if v.BitLen() > 256 {
+		return nil, fmt.Errorf("%q: above 2^256", s)
 	}
 	return v, nil
 }
@@ -204,6 +200,9 @@ func (p *Ethereum) CheckCall(to *common.Address, value *big.Int, data []byte) er
 	}
 	if p.maxValue != nil && value.Cmp(p.maxValue) > 0 {
 		return Refuse("ethereum.max_value", "value %s wei is above the cap of %s wei", value, p.maxValue)
+	}
+	if err := p.checkToken(to, data); err != nil {
+		return err
 	}
 	if to != nil && p.methods != nil {
 		if sels, ok := p.methods[*to]; ok {

@@ -18,6 +18,9 @@ type EthereumRules struct {
 	MaxFee      string  `yaml:"max_fee"`       // the most a transaction can pay in fees: gas × gasPrice (or maxFeePerGas), plus blob gas × maxFeePerBlobGas
 	MaxGasPrice string  `yaml:"max_gas_price"` // gasPrice, or maxFeePerGas
 	MaxGas      *uint64 `yaml:"max_gas"`       // gas limit
+
+	// Tokens lists ERC-20 contracts whose calls are decoded and capped (policy/tokens.go).
+	Tokens map[string]EthereumToken `yaml:"tokens"`
 }
 
 // TypedDataDomain is one allowed EIP-712 domain; zero fields match anything.

@@ -44,6 +44,9 @@ type TezosRules struct {
 	MaxBatchFee     string  `yaml:"max_batch_fee"`     // sum of the fees of one request's operations (tez or mutez)
 	MaxBatchAmount  string  `yaml:"max_batch_amount"`  // sum of the tez amounts max_amount caps, over one request's operations
 	MaxOperations   *uint64 `yaml:"max_operations"`    // operations in one generic request (at least 1)
+
+	// Tokens lists FA1.2 / FA2 contracts whose calls are decoded and capped (policy/tokens.go).
+	Tokens map[string]TezosToken `yaml:"tokens"`
 }
 
 // UnmarshalYAML decodes the rules strictly (an unknown field is an error,
@@ -85,7 +88,8 @@ type Tezos struct {
 	maxAmount *big.Int    // nil: no cap
 	maxFee    *big.Int    // nil: no cap
 
-	caps tezosCaps
+	caps   tezosCaps
+	tokens map[string]*tokenRule // by KT1 address; nil: none listed
 }
 
 type tezosDest struct {
@@ -154,6 +158,9 @@ func CompileTezos(r *TezosRules) (*Tezos, error) {
 	if p.caps, err = compileTezosCaps(r); err != nil {
 		return nil, err
 	}
+	if p.tokens, err = compileTezosTokens(r, p.to); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -212,24 +219,11 @@ func ParseMutez(s string) (*big.Int, error) {
 	default:
 		return nil, fmt.Errorf("amount %q: unknown unit %q (want tez or mutez)", s, unit)
 	}
-	whole, frac, hasFrac := strings.Cut(num, ".")
-	if whole == "" || !allDigits(whole) || hasFrac && (frac == "" || !allDigits(frac)) {
-		return nil, fmt.Errorf("amount %q: not a non-negative number", s)
+	v, err := parseDecimal(num, decimals)
+	if err != nil {
+		return nil, fmt.Errorf("amount %q: %w", s, err)
 	}
-	if len(frac) > decimals {
-		return nil, fmt.Errorf("amount %q: more than %d decimals", s, decimals)
-	}
-	v, _ := new(big.Int).SetString(whole+frac+strings.Repeat("0", decimals-len(frac)), 10)
 	return v, nil
-}
-
-func allDigits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // Allows reports whether the policy allows requests of this kind at all.
@@ -237,7 +231,7 @@ func (p *Tezos) Allows(kind tezos.Kind) bool { return p.allow[kind] }
 
 // Check returns nil when req may be signed, or a *Refusal naming the rule
 // (tezos.allow, tezos.chains, tezos.operations, tezos.to, tezos.max_amount,
-// tezos.max_fee, and the caps of caps.go) and the offending value.
+// tezos.max_fee, the caps of caps.go, tezos.tokens*) and the offending value.
 func (p *Tezos) Check(req *tezos.Request) error {
 	if req == nil {
 		return errors.New("policy: nil Tezos request")
@@ -281,7 +275,10 @@ func (p *Tezos) Check(req *tezos.Request) error {
 			return err
 		}
 	}
-	return p.caps.checkBatch(req.Operations)
+	if err := p.caps.checkBatch(req.Operations); err != nil {
+		return err
+	}
+	return p.checkTokens(req.Operations)
 }
 
 // tezAmount reports whether op.Amount is in mutez (not ticket units).

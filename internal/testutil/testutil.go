@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -89,3 +90,23 @@ func FreePort(t testing.TB) int {
 
 // Addr returns "127.0.0.1:<free port>".
 func Addr(t testing.TB) string { return "127.0.0.1:" + strconv.Itoa(FreePort(t)) }
+
+// NodeScript runs `node script args...` in test/<dir> and returns its
+// standard output. The npm package module must be installed there (npm ci);
+// a missing node or package skips the test, or fails it under CI.
+func NodeScript(t testing.TB, dir, module, script string, args ...string) []byte {
+	t.Helper()
+	node := LookPath(t, "node")
+	jsDir := filepath.Join(RepoRoot(), "test", dir)
+	_, err := os.Stat(filepath.Join(jsDir, "node_modules", module, "package.json"))
+	Need(t, "npm package "+module+" in test/"+dir+" (npm ci)", err)
+	cmd := exec.Command(node, append([]string{script}, args...)...)
+	cmd.Dir = jsDir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node %s in test/%s: %v\n%s", script, dir, err, stderr.String())
+	}
+	return out
+}
