@@ -435,8 +435,9 @@ func (s *State) Marshal() ([]byte, error) {
 // store refuses to use it rather than forget what was spent.
 var ErrCorrupt = errors.New("corrupt budget state")
 
-// Unmarshal decodes the JSON form of key's state, checking it.
-func Unmarshal(key string, data []byte) (*State, error) {
+// Unmarshal decodes and checks the JSON form of a state; the caller checks
+// its Key is the one it expects.
+func Unmarshal(data []byte) (*State, error) {
 	var js jsonState
 	if err := json.Unmarshal(data, &js); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
@@ -444,10 +445,7 @@ func Unmarshal(key string, data []byte) (*State, error) {
 	if js.V != version {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrCorrupt, js.V, version)
 	}
-	if js.Key != key {
-		return nil, fmt.Errorf("%w: holds the budgets of %q, not %q", ErrCorrupt, js.Key, key)
-	}
-	s := &State{Key: key}
+	s := &State{Key: js.Key}
 	for _, jb := range js.Budgets {
 		w := time.Duration(jb.WindowNS)
 		if jb.Rule == "" || w < limits.MinWindow || w > limits.MaxWindow || s.budget(jb.Rule, w) != nil {
