@@ -10,6 +10,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+
+	"github.com/keyward/keyward/limits"
 )
 
 // Ethereum is a key's compiled Ethereum policy. The zero policy (from empty
@@ -28,8 +30,9 @@ type Ethereum struct {
 	signClique    bool
 	domains       []ethDomain
 
-	caps   ethCaps
-	tokens map[common.Address]*tokenRule // nil: none listed
+	caps    ethCaps
+	tokens  map[common.Address]*tokenRule // nil: none listed
+	budgets []limits.Limit
 }
 
 type ethDomain struct {
@@ -114,6 +117,9 @@ func CompileEthereum(r *EthereumRules) (*Ethereum, error) {
 		return nil, err
 	}
 	if p.tokens, err = compileEthTokens(r, p.to); err != nil {
+		return nil, err
+	}
+	if p.budgets, err = compileEthLimits(r, p); err != nil {
 		return nil, err
 	}
 	return p, nil

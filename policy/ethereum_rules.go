@@ -21,6 +21,8 @@ type EthereumRules struct {
 
 	// Tokens lists ERC-20 contracts whose calls are decoded and capped (policy/tokens.go).
 	Tokens map[string]EthereumToken `yaml:"tokens"`
+	// Limits are rolling budgets over time windows (policy/limits.go).
+	Limits []EthereumLimit `yaml:"limits"`
 }
 
 // TypedDataDomain is one allowed EIP-712 domain; zero fields match anything.

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/keyward/keyward/chains/tezos"
+	"github.com/keyward/keyward/limits"
 )
 
 // TezosRules is a key's Tezos policy as written in the configuration, under
@@ -47,6 +48,8 @@ type TezosRules struct {
 
 	// Tokens lists FA1.2 / FA2 contracts whose calls are decoded and capped (policy/tokens.go).
 	Tokens map[string]TezosToken `yaml:"tokens"`
+	// Limits are rolling budgets over time windows (policy/limits.go).
+	Limits []TezosLimit `yaml:"limits"`
 }
 
 // UnmarshalYAML decodes the rules strictly (an unknown field is an error,
@@ -88,8 +91,9 @@ type Tezos struct {
 	maxAmount *big.Int    // nil: no cap
 	maxFee    *big.Int    // nil: no cap
 
-	caps   tezosCaps
-	tokens map[string]*tokenRule // by KT1 address; nil: none listed
+	caps    tezosCaps
+	tokens  map[string]*tokenRule // by KT1 address; nil: none listed
+	budgets []limits.Limit
 }
 
 type tezosDest struct {
@@ -159,6 +163,9 @@ func CompileTezos(r *TezosRules) (*Tezos, error) {
 		return nil, err
 	}
 	if p.tokens, err = compileTezosTokens(r, p.to); err != nil {
+		return nil, err
+	}
+	if p.budgets, err = compileTezosLimits(r, p.tokens); err != nil {
 		return nil, err
 	}
 	return p, nil
