@@ -2,7 +2,6 @@
 package file
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyward/keyward/internal/dirlock"
+	"github.com/keyward/keyward/internal/durable"
 	"github.com/keyward/keyward/limits"
 	"github.com/keyward/keyward/limits/internal/ledger"
 )
@@ -47,18 +46,17 @@ func openURL(_ context.Context, u *url.URL) (limits.Store, error) {
 
 // On-disk layout:
 //
-//	lim-<64 hex>.json   one key's budgets: a JSON line (the key in full, its
-//	                    budgets and buckets) and a line "sha256:<hex of the
-//	                    JSON line>"; the name is the SHA-256 of the key
-//	lim-<64 hex>.tmp    a write in progress; never read, removed at open
-//	.lock               flock held while a process has the store open
+//	lim-<64 hex>.budget  one key's budgets in two checksummed slots (slots.go);
+//	                     the name is the SHA-256 of the key, which the JSON
+//	                     in the slots names in full
+//	lim-<64 hex>.tmp     a new file being written; never read, removed at open
+//	.lock                flock held while a process has the store open
 const (
 	namePrefix = "lim-"
-	fileSuffix = ".json"
+	fileSuffix = ".budget"
 	tmpSuffix  = ".tmp"
 	lockName   = ".lock"
 	probeName  = ".probe-"
-	sumPrefix  = "sha256:"
 )
 
 // Errors. Check with errors.Is.
@@ -72,8 +70,8 @@ var (
 )
 
 // Store is the file budget store. Budgets are loaded at Open and kept in
-// memory; memory moves only after the new state is durable on disk (temp
-// file, fsync, rename, fsync of the directory). One process at a time may
+// memory; memory moves only after the new state is durable on disk (one
+// in-place slot write and fdatasync, see write). One process at a time may
 // open a directory.
 type Store struct {
 	dir  string
@@ -102,6 +100,12 @@ type entry struct {
 
 	mu    sync.Mutex    // guards state (the pointer; a published state is never modified)
 	state *ledger.State // nil until the key's first debit
+
+	// The file's slots, touched only by the turn holder: size 0 until
+	// the file exists; seq and slot of the slot holding the durable state.
+	size int
+	seq  uint64
+	slot int
 }
 
 var _ limits.Store = (*Store)(nil)
@@ -137,9 +141,9 @@ func Open(dir string) (*Store, error) {
 
 // lockDir takes the directory for this process.
 func lockDir(dir string) (*os.File, error) {
-	f, err := dirlock.Lock(dir, lockName)
+	f, err := durable.Lock(dir, lockName)
 	switch {
-	case errors.Is(err, dirlock.ErrLocked):
+	case errors.Is(err, durable.ErrLocked):
 		return nil, ErrLocked
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", limits.ErrUnavailable, err)
@@ -181,40 +185,19 @@ func (s *Store) load() error {
 			if err != nil {
 				return fmt.Errorf("read %s: %w: %w", name, limits.ErrUnavailable, err)
 			}
-			st, err := decodeFile(data)
+			st, seq, slot, size, err := decodeSlots(data)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			if baseName(st.Key)+fileSuffix != name {
 				return fmt.Errorf("%s: %w: holds the budgets of %q, which belong in %s", name, ErrCorrupt, st.Key, baseName(st.Key)+fileSuffix)
 			}
-			s.entries[st.Key] = &entry{turn: make(chan struct{}, 1), base: baseName(st.Key), state: st}
+			s.entries[st.Key] = &entry{turn: make(chan struct{}, 1), base: baseName(st.Key), state: st, size: size, seq: seq, slot: slot}
 		default:
 			return fmt.Errorf("%s: %w: unknown file in the limits directory", name, ErrCorrupt)
 		}
 	}
 	return nil
-}
-
-func encodeFile(st *ledger.State) ([]byte, error) {
-	body, err := st.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(body)
-	out := append(body, '\n')
-	out = append(out, sumPrefix...)
-	out = hex.AppendEncode(out, sum[:])
-	return append(out, '\n'), nil
-}
-
-func decodeFile(data []byte) (*ledger.State, error) {
-	body, rest, ok := bytes.Cut(data, []byte("\n"))
-	want := sha256.Sum256(body)
-	if !ok || string(rest) != sumPrefix+hex.EncodeToString(want[:])+"\n" {
-		return nil, fmt.Errorf("%w: checksum mismatch or truncated file", ErrCorrupt)
-	}
-	return ledger.Unmarshal(body)
 }
 
 // begin takes the read side of closeMu; it fails once the store is closed.
@@ -383,11 +366,17 @@ func (s *Store) step(name string) error {
 	return nil
 }
 
-// write makes st the durable state of e: write base.tmp, fsync it, rename
-// it over base.json, fsync the directory. The caller holds e's turn. Every
-// failure wraps ErrUnavailable; the file then holds either the old or the
-// new state, and memory keeps the old one, which counts no less than the
-// new one of a credit and, for a debit, nothing was signed yet.
+// write makes st the durable state of e. The caller holds e's turn. Every
+// failure wraps ErrUnavailable and leaves e's slot state as it was; the
+// file then holds either the old or the new state, and memory keeps the
+// old one: for a debit nothing was signed yet, and a credit gives back a
+// debit whose signing failed.
+//
+// Once the key's file exists, st is written in place over the slot that
+// does not hold the current state, then one fdatasync. The file is opened
+// by path for every write, so a directory that was removed or replaced
+// fails the write. The first state of a key, or one too large for the
+// slots, is written as a whole new file with larger slots (replaceFile).
 func (s *Store) write(ctx context.Context, e *entry, st *ledger.State) (err error) {
 	defer func() {
 		if err != nil {
@@ -397,11 +386,51 @@ func (s *Store) write(ctx context.Context, e *entry, st *ledger.State) (err erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	data, err := encodeFile(st)
+	body, err := st.Marshal()
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(s.dir, e.base+tmpSuffix)
+	seq := e.seq + 1
+	if e.size > 0 && slotHeader+len(body) <= e.size {
+		other := 1 - e.slot
+		if err := s.step("write"); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(filepath.Join(s.dir, e.base+fileSuffix), os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteAt(encodeSlot(seq, body, e.size), int64(other*e.size)); err != nil {
+			f.Close()
+			return err
+		}
+		if err := s.step("fsync"); err != nil {
+			f.Close()
+			return err
+		}
+		if err := durable.Fdatasync(f); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		e.seq, e.slot = seq, other
+		return nil
+	}
+	size := slotSizeFor(body)
+	file := append(encodeSlot(seq, body, size), make([]byte, size)...)
+	if err := s.replaceFile(e.base, file); err != nil {
+		return err
+	}
+	e.size, e.seq, e.slot = size, seq, 0
+	return nil
+}
+
+// replaceFile makes data the durable contents of base+fileSuffix: write
+// base.tmp, fsync it, rename it over the file, fsync the directory.
+func (s *Store) replaceFile(base string, data []byte) error {
+	tmp := filepath.Join(s.dir, base+tmpSuffix)
 	if err := s.step("create"); err != nil {
 		return err
 	}
@@ -437,7 +466,7 @@ func (s *Store) write(ctx context.Context, e *entry, st *ledger.State) (err erro
 	if err := s.step("rename"); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, e.base+fileSuffix)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(s.dir, base+fileSuffix)); err != nil {
 		return err
 	}
 	renamed = true

@@ -149,13 +149,21 @@ func TestOpen_CorruptFileFails(t *testing.T) {
 	}
 }
 
-// A write that fails at any step debits (or credits) nothing in memory and
-// is reported as the store unavailable; the disk never counts less than
-// memory, except a credit whose rename happened before the directory fsync
-// failed (the debit it gives back was not signed).
-func TestDebit_FailedWriteStepChangesNothing(t *testing.T) {
-	for _, step := range []string{"create", "write", "fsync", "rename", "dirsync"} {
-		t.Run(step, func(t *testing.T) {
+// A write that fails at any step changes nothing in memory and is reported
+// as the store unavailable; the disk never counts less than memory, except
+// for a credit whose write reached the file before the flush failed (the
+// debit it gives back was not signed).
+func TestWrite_FailedStepChangesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		step    string
+		inPlace bool // the key's file exists: its slot is written in place
+		written bool // the failure comes after the new state reached the file
+	}{
+		{"write", true, false}, {"fsync", true, true},
+		{"create", false, false}, {"write", false, false}, {"fsync", false, false}, {"rename", false, false}, {"dirsync", false, true},
+	} {
+		name := tc.step + map[bool]string{true: " in place", false: " new file"}[tc.inPlace]
+		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			s := openT(t, dir)
 			now := time.Now()
@@ -163,32 +171,39 @@ func TestDebit_FailedWriteStepChangesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			key, before := "k", int64(60)
+			if !tc.inPlace {
+				key, before = "new", 0
+			}
 			fail := func(s *Store) {
 				s.failAt = func(name string) error {
-					if name == step {
+					if name == tc.step {
 						return errors.New("injected failure at " + name)
 					}
 					return nil
 				}
 			}
-			spent := func(s *Store) int64 {
-				us, err := s.Usage(bg, "k", hour, now)
+			spent := func(s *Store, key string) int64 {
+				us, err := s.Usage(bg, key, hour, now)
 				if err != nil {
 					t.Fatal(err)
 				}
 				return us[0].Spent.Int64()
 			}
 			fail(s)
-			if _, err := s.Debit(bg, "k", hour, one(40), now); !errors.Is(err, limits.ErrUnavailable) {
+			if _, err := s.Debit(bg, key, hour, one(40), now); !errors.Is(err, limits.ErrUnavailable) {
 				t.Fatalf("Debit = %v, want ErrUnavailable", err)
 			}
-			if got := spent(s); got != 60 {
-				t.Fatalf("memory counts %d after a failed debit, want 60", got)
+			if got := spent(s, key); got != before {
+				t.Fatalf("memory counts %d after a failed debit, want %d", got, before)
 			}
 			s.Close()
 			s = openT(t, dir)
-			if got := spent(s); got != 60 && !(step == "dirsync" && got == 100) {
+			if got := spent(s, key); got != before && !(tc.written && got == before+40) {
 				t.Fatalf("disk counts %d after a failed debit", got)
+			}
+			if !tc.inPlace {
+				return
 			}
 			s.Close()
 			os.WriteFile(filepath.Join(dir, baseName("k")+fileSuffix), mustEncode(t, "k", 60, now), 0o600)
@@ -197,12 +212,12 @@ func TestDebit_FailedWriteStepChangesNothing(t *testing.T) {
 			if err := s.Credit(bg, d); !errors.Is(err, limits.ErrUnavailable) {
 				t.Fatalf("Credit = %v, want ErrUnavailable", err)
 			}
-			if got := spent(s); got != 60 {
+			if got := spent(s, "k"); got != 60 {
 				t.Fatalf("memory counts %d after a failed credit, want 60", got)
 			}
 			s.Close()
 			s = openT(t, dir)
-			if got := spent(s); got != 60 && !(step == "dirsync" && got == 0) {
+			if got := spent(s, "k"); got != 60 && !(tc.written && got == 0) {
 				t.Fatalf("disk counts %d after a failed credit", got)
 			}
 		})
@@ -210,17 +225,69 @@ func TestDebit_FailedWriteStepChangesNothing(t *testing.T) {
 }
 
 // mustEncode is the file of key with one debit of amount at now.
-func mustEncode(t *testing.T, key string, amount int64, now time.Time) []byte {
+func mustEncode(t testing.TB, key string, amount int64, now time.Time) []byte {
 	t.Helper()
 	st := ledger.New(key)
 	if _, err := st.Debit(hour, one(amount), now); err != nil {
 		t.Fatal(err)
 	}
-	b, err := encodeFile(st)
+	body, err := st.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	size := slotSizeFor(body)
+	return append(encodeSlot(1, body, size), make([]byte, size)...)
+}
+
+// A torn slot write (a crash before fdatasync returned) leaves the other
+// slot's state; a state that outgrows its slots moves to a larger file.
+func TestSlots_TornWriteAndGrowth(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	now := time.Now()
+	for i := 1; i <= 3; i++ {
+		if _, err := s.Debit(bg, "k", hour, one(10), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	path := filepath.Join(dir, baseName("k")+fileSuffix)
+	data, _ := os.ReadFile(path)
+	st, seq, slot, size, err := decodeSlots(data)
+	if err != nil || seq != 3 || slot != 0 || size != pageSize {
+		t.Fatalf("seq %d slot %d size %d: %v", seq, slot, size, err)
+	}
+	us := st.Usage(hour, now)
+	if us[0].Spent.Int64() != 30 {
+		t.Fatalf("%+v", us)
+	}
+	// Tear the newest slot: the state of seq 2 (20 spent) is read back.
+	data[slotHeader+5] ^= 0xff
+	os.WriteFile(path, data, 0o600)
+	s = openT(t, dir)
+	if got := func() int64 { us, _ := s.Usage(bg, "k", hour, now); return us[0].Spent.Int64() }(); got != 20 {
+		t.Fatalf("after a torn write %d spent, want 20", got)
+	}
+	// Many tokens make the state outgrow one page: the file grows.
+	big1 := map[string]*big.Int{}
+	ls := []limits.Limit{{Rule: "tezos.limits[0]", Window: time.Hour, MaxTokens: map[string]*big.Int{}}}
+	for i := 0; i < 300; i++ {
+		tok := fmt.Sprintf("KT1token%03d%s", i, strings.Repeat("x", 20))
+		ls[0].MaxTokens[tok] = big.NewInt(1000)
+		big1[tok] = big.NewInt(1)
+	}
+	if _, err := s.Debit(bg, "k", ls, limits.Spend{Requests: 1, Tokens: big1}, now); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	data, _ = os.ReadFile(path)
+	if _, _, _, size, err := decodeSlots(data); err != nil || size <= pageSize {
+		t.Fatalf("size %d: %v", size, err)
+	}
+	s = openT(t, dir)
+	if _, err := s.Debit(bg, "k", ls, limits.Spend{Requests: 1, Tokens: map[string]*big.Int{"KT1token000" + strings.Repeat("x", 20): big.NewInt(1000)}}, now); !errors.Is(err, limits.ErrExceeded) {
+		t.Fatalf("token budget after growth: %v", err)
+	}
 }
 
 // TestHelperDebitLoop is the child process of TestDebit_SurvivesSIGKILL.
@@ -299,4 +366,27 @@ func BenchmarkDebit_File(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Budget files are read back at every start: whatever their bytes, decoding
+// fails with ErrCorrupt or gives a state that encodes again.
+func FuzzDecodeSlots(f *testing.F) {
+	f.Add(mustEncode(f, "k", 1, time.Unix(1_750_000_000, 0)))
+	f.Add(make([]byte, 2*pageSize))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, _, slot, size, err := decodeSlots(data)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v is not ErrCorrupt", err)
+			}
+			return
+		}
+		if slot < 0 || slot > 1 || size*2 != len(data) {
+			t.Fatalf("slot %d size %d of %d bytes", slot, size, len(data))
+		}
+		if _, err := st.Marshal(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

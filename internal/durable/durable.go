@@ -1,5 +1,5 @@
-// Package dirlock gives one process at a time a directory, with an exclusive flock on a lock file inside it.
-package dirlock
+// Package durable holds the file-system primitives keyward's file stores rely on: one process per directory (flock) and fdatasync.
+package durable
 
 import "errors"
 
