@@ -148,7 +148,9 @@ type Store interface {
 	// of them allow it, debits all of them atomically and durably before
 	// returning. When a cap would be exceeded it debits nothing and returns
 	// an *ExceededError (the first cap exceeded, in the order of ls); a
-	// store failure wraps ErrUnavailable. With no limits it does nothing.
+	// store failure wraps ErrUnavailable, and so does a now more than one
+	// bucket before spending already recorded (this clock is behind the
+	// one that recorded it). With no limits it does nothing.
 	Debit(ctx context.Context, key string, ls []Limit, s Spend, now time.Time) (Debit, error)
 	// Credit gives a debit back (signing failed), once.
 	Credit(ctx context.Context, d Debit) error
