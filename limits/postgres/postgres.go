@@ -60,12 +60,12 @@ const (
 
 // Options tune a Store.
 type Options struct {
-	// Guard, when set, runs inside each debit's transaction, after the
-	// key's row is locked and before anything is written (the hook for a
-	// replication guard: check a synchronous standby is attached, or SET
-	// LOCAL synchronous_commit). An error debits nothing and Debit fails
-	// with ErrUnavailable.
-	Guard func(ctx context.Context, tx pgx.Tx) error
+	// Guard, when set, runs on the connection of each debit, inside its
+	// transaction once the key's row is locked and before anything is
+	// written (the hook for a replication guard: check a synchronous
+	// standby is attached, or SET LOCAL synchronous_commit). An error
+	// debits nothing and Debit fails with ErrUnavailable.
+	Guard func(ctx context.Context, conn *pgx.Conn) error
 }
 
 // Store is the PostgreSQL budget store. Every call has its own deadline
@@ -113,9 +113,12 @@ func (s *Store) unavailable(what string, err error) error {
 	return fmt.Errorf("limits postgres %s: %s: %w: %w", s.pool.Name, what, limits.ErrUnavailable, err)
 }
 
-// update runs f on key's state under the row lock and writes the state f
-// leaves when f returns write = true, in one transaction committed before
-// update returns. An error of f is returned as is, with nothing written.
+// update runs f on key's state under the row lock and, when f returns
+// write = true, writes the state f leaves, in one transaction committed
+// before update returns: BEGIN, the insert and the locking read in one
+// round trip, then the update and COMMIT in another, so the row lock is
+// held for one round trip and the commit. An error of f is returned as
+// is, with nothing written.
 func (s *Store) update(ctx context.Context, key string, guard bool, f func(st *ledger.State) (write bool, err error)) error {
 	ctx, cancel := s.pool.Call(ctx)
 	defer cancel()
@@ -128,49 +131,85 @@ func (s *Store) update(ctx context.Context, key string, guard bool, f func(st *l
 		return s.unavailable(key, err)
 	}
 	defer conn.Release() // a connection still in a transaction is closed, not reused
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return s.unavailable(key, err)
+	rollback := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.pool.Timeout)
+		defer cancel()
+		conn.Exec(rctx, "ROLLBACK")
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	b := &pgx.Batch{}
-	b.Queue(insertSQL, key, string(empty))
 	var raw []byte
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(insertSQL, key, string(empty))
 	b.Queue(lockSQL, key).QueryRow(func(row pgx.Row) error { return row.Scan(&raw) })
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		rollback()
 		return s.unavailable(key, err)
 	}
-	st, err := ledger.Unmarshal(raw)
-	if err == nil && st.Key != key {
-		err = fmt.Errorf("%w: row %q holds the budgets of %q", ledger.ErrCorrupt, key, st.Key)
-	}
+	st, err := decodeRow(key, raw)
 	if err != nil {
+		rollback()
 		return s.unavailable(key, err)
 	}
 	write, err := f(st)
 	if err != nil || !write {
+		rollback()
 		return err
 	}
 	if guard && s.opts.Guard != nil {
-		if err := s.opts.Guard(ctx, tx); err != nil {
+		if err := s.opts.Guard(ctx, conn.Conn()); err != nil {
+			rollback()
 			return s.unavailable(key+": guard", err)
 		}
 	}
 	data, err := st.Marshal()
 	if err != nil {
+		rollback()
 		return err
 	}
-	if _, err := tx.Exec(ctx, updateSQL, key, string(data)); err != nil {
-		return s.unavailable(key, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
+	b = &pgx.Batch{}
+	b.Queue(updateSQL, key, string(data))
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		// Committed or not, nothing is signed; a debit that did commit
+		// only makes the budget stricter.
 		return s.unavailable(key, err)
 	}
 	return nil
 }
 
-// Debit implements limits.Store with one transaction: lock the key's row,
-// check, write, commit.
+// decodeRow decodes the state of key's row.
+func decodeRow(key string, raw []byte) (*ledger.State, error) {
+	st, err := ledger.Unmarshal(raw)
+	if err == nil && st.Key != key {
+		err = fmt.Errorf("%w: row %q holds the budgets of %q", ledger.ErrCorrupt, key, st.Key)
+	}
+	return st, err
+}
+
+// read returns key's latest committed state (empty without a row), without locking.
+func (s *Store) read(ctx context.Context, key string) (*ledger.State, error) {
+	ctx, cancel := s.pool.Call(ctx)
+	defer cancel()
+	var raw []byte
+	err := s.pool.QueryRow(ctx, readSQL, key).Scan(&raw)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return ledger.New(key), nil
+	case err != nil:
+		return nil, s.unavailable(key, err)
+	}
+	st, err := decodeRow(key, raw)
+	if err != nil {
+		return nil, s.unavailable(key, err)
+	}
+	return st, nil
+}
+
+// Debit implements limits.Store. A request the latest committed state
+// already refuses is refused on that read, without taking the row lock
+// (the refusal holds at the moment of the read, so racing refusals never
+// queue behind the debits). Otherwise one transaction locks the key's row,
+// decides again on the state the last debit committed, writes and commits.
 func (s *Store) Debit(ctx context.Context, key string, ls []limits.Limit, sp limits.Spend, now time.Time) (limits.Debit, error) {
 	if len(ls) == 0 {
 		return limits.Debit{}, nil
@@ -178,13 +217,24 @@ func (s *Store) Debit(ctx context.Context, key string, ls []limits.Limit, sp lim
 	if err := limits.Check(ls); err != nil {
 		return limits.Debit{}, err
 	}
-	var d limits.Debit
-	err := s.update(ctx, key, true, func(st *ledger.State) (bool, error) {
-		var err error
-		d, err = st.Debit(ls, sp, now)
+	decide := func(st *ledger.State) (limits.Debit, error) {
+		d, err := st.Debit(ls, sp, now)
 		if errors.Is(err, ledger.ErrClockBehind) {
-			return false, s.unavailable(key, err)
+			return d, s.unavailable(key, err)
 		}
+		return d, err
+	}
+	st, err := s.read(ctx, key)
+	if err != nil {
+		return limits.Debit{}, err
+	}
+	if _, err := decide(st); err != nil {
+		return limits.Debit{}, err
+	}
+	var d limits.Debit
+	err = s.update(ctx, key, true, func(st *ledger.State) (bool, error) {
+		var err error
+		d, err = decide(st)
 		return err == nil, err
 	})
 	if err != nil {
@@ -206,19 +256,9 @@ func (s *Store) Credit(ctx context.Context, d limits.Debit) error {
 
 // Usage implements limits.Store with one read of the key's row.
 func (s *Store) Usage(ctx context.Context, key string, ls []limits.Limit, now time.Time) ([]limits.Usage, error) {
-	ctx, cancel := s.pool.Call(ctx)
-	defer cancel()
-	var raw []byte
-	st := ledger.New(key)
-	err := s.pool.QueryRow(ctx, readSQL, key).Scan(&raw)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return nil, s.unavailable(key, err)
-	default:
-		if st, err = ledger.Unmarshal(raw); err != nil {
-			return nil, s.unavailable(key, err)
-		}
+	st, err := s.read(ctx, key)
+	if err != nil {
+		return nil, err
 	}
 	return st.Usage(ls, now), nil
 }

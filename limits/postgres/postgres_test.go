@@ -113,10 +113,10 @@ func TestDebit_GuardRunsBeforeEachWrite(t *testing.T) {
 	c := pgtest.Start(t)
 	var calls atomic.Int64
 	var fail atomic.Bool
-	s := open(t, c.DSN(), postgres.Options{Guard: func(ctx context.Context, tx pgx.Tx) error {
+	s := open(t, c.DSN(), postgres.Options{Guard: func(ctx context.Context, conn *pgx.Conn) error {
 		calls.Add(1)
 		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'`).Scan(&n); err != nil {
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'`).Scan(&n); err != nil {
 			return err
 		}
 		if fail.Load() {
