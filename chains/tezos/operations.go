@@ -297,8 +297,8 @@ func managerHeader(r *reader, op *Operation) {
 	op.Source = r.pkh("source")
 	op.Fee = r.mutez("fee")
 	r.zarith("counter", false, false)
-	r.zarith("gas limit", false, false)
-	r.zarith("storage limit", false, false)
+	op.GasLimit = r.zarith("gas limit", false, true)
+	op.StorageLimit = r.zarith("storage limit", false, true)
 }
 
 // blsProof reads the optional BLS proof of possession of reveal and key
@@ -417,7 +417,7 @@ func parseManager(r *reader, op *Operation, tag byte) {
 		op.Entrypoint = "default"
 		if r.bool("parameters presence") {
 			op.Entrypoint = r.entrypoint()
-			r.dynBytes("parameters")
+			op.Parameters = r.dynBytes("parameters")
 		}
 		if r.ok() && op.Destination == op.Source && stakingEntrypoints[op.Entrypoint] {
 			op.Kind = op.Entrypoint
