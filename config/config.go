@@ -86,6 +86,11 @@ type KeyConfig struct {
 	Tezos        *policy.TezosRules    `yaml:"tezos"`
 	Ethereum     *policy.EthereumRules `yaml:"ethereum"`
 	AuditPayload bool                  `yaml:"audit_payload"` // write the full payload into audit lines
+	// Clients, when not empty, lists the callers that may use the key:
+	// Ethereum token names (tokens_file), Tezos authorized-key hashes
+	// (tz…), TLS client certificate subjects ("cert:CN=poster"). Any other
+	// caller gets the answer an unknown key gets.
+	Clients []string `yaml:"clients"`
 }
 
 // Load reads and validates a config file.
@@ -180,6 +185,11 @@ func (c *Config) Validate() error {
 		k := c.Keys[name]
 		if k.Ref == "" {
 			errs = append(errs, fmt.Sprintf("keys.%s.ref: required", name))
+		}
+		for i, c := range k.Clients {
+			if strings.TrimSpace(c) == "" || strings.TrimSpace(c) != c {
+				errs = append(errs, fmt.Sprintf("keys.%s.clients[%d]: %q is not a client name, tz address or cert:SUBJECT", name, i, c))
+			}
 		}
 		if _, err := policy.CompileTezos(k.Tezos); err != nil {
 			errs = append(errs, fmt.Sprintf("keys.%s.tezos: %v", name, err))

@@ -27,6 +27,7 @@ import (
 	"github.com/keyward/keyward/chains/tezos/remotesigner"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/limits"
 	"github.com/keyward/keyward/pipeline"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/watermark"
@@ -39,6 +40,7 @@ type Server struct {
 	metrics  *Metrics
 	store    watermark.Store
 	audit    audit.Logger
+	budgets  limits.Store
 	pipeline *pipeline.Pipeline
 	keys     atomic.Pointer[keyring.Ring]
 	auth     atomic.Pointer[remotesigner.Authorizer]
@@ -59,10 +61,18 @@ func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("watermark: %w", err)
 	}
+	// The budgets live with the watermarks; the store is open even when no
+	// key has limits yet, so a reload can add some.
+	s.budgets, err = limits.Open(ctx, cfg.Watermark)
+	if err != nil {
+		s.store.Close()
+		return nil, fmt.Errorf("limits: %w", err)
+	}
 	if cfg.Audit != "" {
 		s.audit, err = audit.OpenFile(cfg.Audit)
 		if err != nil {
 			s.store.Close()
+			s.budgets.Close()
 			return nil, err
 		}
 	} else {
@@ -72,7 +82,7 @@ func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logg
 	for c, f := range rpc.Codes() {
 		codes[c] = f
 	}
-	s.pipeline = pipeline.New(pipeline.Options{Store: s.store, Audit: s.audit, Log: log, Observer: s.metrics, Codes: codes})
+	s.pipeline = pipeline.New(pipeline.Options{Store: s.store, Budgets: s.budgets, Audit: s.audit, Log: log, Observer: s.metrics, Codes: codes})
 	ring, err := keyring.Open(ctx, cfg, s.openKey)
 	if err != nil {
 		s.Close()
@@ -289,6 +299,9 @@ func (s *Server) Close() {
 	if s.store != nil {
 		s.store.Close()
 	}
+	if s.budgets != nil {
+		s.budgets.Close()
+	}
 	if s.audit != nil {
 		s.audit.Close()
 	}
@@ -359,6 +372,9 @@ func (s *Server) Readiness(ctx context.Context) []string {
 	}
 	if err := s.store.Ready(ctx); err != nil {
 		say("watermark store", err)
+	}
+	if err := s.budgets.Ready(ctx); err != nil {
+		say("limits store", err)
 	}
 	for _, k := range s.Ring().Keys() {
 		if rc, ok := k.Signer.(signer.ReadinessChecker); ok {

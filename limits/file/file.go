@@ -74,9 +74,10 @@ var (
 // in-place slot write and fdatasync, see write). One process at a time may
 // open a directory.
 type Store struct {
-	dir  string
-	dirf *os.File // held open for fsync of the directory
-	lock *os.File
+	dir      string
+	dirf     *os.File // held open for fsync of the directory
+	lock     *os.File
+	readOnly bool // OpenReadOnly: no lock, no writes
 
 	// closeMu is held for reading by every operation and for writing by
 	// Close, so Close waits for operations in flight.
@@ -139,6 +140,38 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
+// OpenReadOnly loads the budgets in dir without taking its lock, for
+// `keyward limits show` beside a running daemon. It writes nothing: Debit,
+// Credit and Ready fail. A slot being rewritten while it is read falls back
+// to the other slot, which holds the previous durable state.
+func OpenReadOnly(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("limits file %s: %w", dir, err)
+	}
+	s := &Store{dir: abs, readOnly: true, entries: map[string]*entry{}}
+	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
+		return s, nil // nothing spent yet
+	}
+	if err := s.load(); err != nil {
+		return nil, fmt.Errorf("limits file %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+// OpenURLReadOnly is OpenReadOnly for the budgets of the watermark store
+// file:///abs/dir.
+func OpenURLReadOnly(raw string) (*Store, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "file" || !filepath.IsAbs(u.Path) {
+		return nil, fmt.Errorf("limits file: %s is not a file:///abs/dir watermark store", "the watermark setting")
+	}
+	return OpenReadOnly(filepath.Join(u.Path, Subdir))
+}
+
+// errReadOnly refuses writes to a store opened with OpenReadOnly.
+var errReadOnly = fmt.Errorf("%w: opened read-only", limits.ErrUnavailable)
+
 // lockDir takes the directory for this process.
 func lockDir(dir string) (*os.File, error) {
 	f, err := durable.Lock(dir, lockName)
@@ -171,12 +204,17 @@ func (s *Store) load() error {
 		path := filepath.Join(s.dir, name)
 		switch {
 		case strings.HasPrefix(name, probeName):
-			os.Remove(path)
+			if !s.readOnly {
+				os.Remove(path)
+			}
 		case !strings.HasPrefix(name, namePrefix):
 			// Not ours (.lock, an operator's notes).
 		case strings.HasSuffix(name, tmpSuffix):
 			// A write cut short: the Debit that wrote it had not returned,
-			// so nothing was signed for it.
+			// so nothing was signed for it (or, read-only, one in flight).
+			if s.readOnly {
+				continue
+			}
 			if err := os.Remove(path); err != nil {
 				return fmt.Errorf("remove stale %s: %w: %w", name, limits.ErrUnavailable, err)
 			}
@@ -252,6 +290,9 @@ func (s *Store) Debit(ctx context.Context, key string, ls []limits.Limit, sp lim
 	if len(ls) == 0 {
 		return limits.Debit{}, nil
 	}
+	if s.readOnly {
+		return limits.Debit{}, errReadOnly
+	}
 	if err := s.begin(); err != nil {
 		return limits.Debit{}, err
 	}
@@ -283,6 +324,9 @@ func (s *Store) Debit(ctx context.Context, key string, ls []limits.Limit, sp lim
 func (s *Store) Credit(ctx context.Context, d limits.Debit) error {
 	if len(d.Budgets) == 0 {
 		return nil
+	}
+	if s.readOnly {
+		return errReadOnly
 	}
 	if err := s.begin(); err != nil {
 		return err
@@ -327,6 +371,9 @@ func (s *Store) Usage(ctx context.Context, key string, ls []limits.Limit, now ti
 // Ready implements limits.Store: it creates, fsyncs and removes a probe
 // file in the directory.
 func (s *Store) Ready(ctx context.Context) error {
+	if s.readOnly {
+		return errReadOnly
+	}
 	if err := s.begin(); err != nil {
 		return err
 	}
@@ -356,6 +403,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.readOnly {
+		return nil
+	}
 	return errors.Join(s.dirf.Close(), s.lock.Close())
 }
 

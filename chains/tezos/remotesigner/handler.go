@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/limits"
 	"github.com/keyward/keyward/pipeline"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/watermark"
@@ -169,9 +170,12 @@ func (h *Handler) knownKeys(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, h.caller(r), pipeline.Fail(pipeline.Refused, "tezos.list_known_keys", "List known keys request not allowed."))
 		return
 	}
+	caller := h.caller(r)
 	keys := []string{}
 	for _, k := range h.opts.Ring().Keys() {
-		keys = append(keys, k.PKH)
+		if k.Serves(caller.IDs) {
+			keys = append(keys, k.PKH)
+		}
 	}
 	writeJSON(w, map[string][]string{"known_keys": keys})
 }
@@ -196,13 +200,17 @@ func (h *Handler) provePossession(w http.ResponseWriter, r *http.Request) {
 			h.reject(w, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "invalid public key hash: want a tz address"))
 			return
 		}
-		h.reject(w, caller, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "no key %s on this signer", pkh))
+		h.reject(w, caller, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "%s", notFound(pkh)))
 		return
 	}
-	req := &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Kind: "bls_prove_possession", ProvePossession: true}
+	req := &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Kind: "bls_prove_possession", ProvePossession: true, NotFound: notFound(pkh)}
 	fail := func(e *pipeline.Error) {
 		e = pipeline.ErrorOf(h.p.Decline(r.Context(), req, e))
 		writeError(w, Status(e.Class, e.Rule), e.Msg)
+	}
+	if !k.Serves(caller.IDs) {
+		fail(pipeline.Fail(pipeline.UnknownKey, pipeline.RuleClients, "%s", notFound(pkh)))
+		return
 	}
 	if k.Pub.Curve != signer.BLS12381 {
 		fail(pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "Proof of possession can only be requested for BLS keys."))
@@ -230,6 +238,10 @@ func (h *Handler) provePossession(w http.ResponseWriter, r *http.Request) {
 	w.Header()["Content-Type"] = jsonType
 	_, _ = w.Write([]byte(`{"bls_prove_possession":"` + string(res.Encoded) + "\"}\n"))
 }
+
+// notFound is the answer to a key this signer does not have, or does not
+// serve to the caller.
+func notFound(pkh string) string { return "no key " + pkh + " on this signer" }
 
 func (h *Handler) caller(r *http.Request) pipeline.Caller {
 	c := pipeline.Caller{Addr: r.RemoteAddr}
@@ -296,10 +308,17 @@ func (h *Handler) sign(w http.ResponseWriter, r *http.Request) {
 		caller.IDs = append(caller.IDs, who)
 	}
 	if !known {
-		h.reject(w, caller, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "no key %s on this signer", pkh))
+		h.reject(w, caller, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "%s", notFound(pkh)))
 		return
 	}
-	req := &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Payload: payload}
+	req := &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Payload: payload, NotFound: notFound(pkh)}
+	if !k.Serves(caller.IDs) {
+		// Not this caller's key: the answer an unknown key gets, before
+		// anything about the payload is said; the audit line says why.
+		e := pipeline.ErrorOf(h.p.Decline(r.Context(), req, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleClients, "%s", notFound(pkh))))
+		writeError(w, Status(e.Class, e.Rule), e.Msg)
+		return
+	}
 	if k.Pub.Curve == signer.BLS12381 {
 		if verr != nil { // version 0: no BLS signatures
 			e := pipeline.ErrorOf(h.p.Decline(r.Context(), req, pipeline.Wrap(pipeline.Malformed, pipeline.RuleRequest, verr)))
@@ -341,6 +360,10 @@ func (h *Handler) decide(ctx context.Context, req *pipeline.Request) ([]byte, *p
 		req.Mark = &pipeline.Mark{ID: watermark.ID{Key: req.Address, Chain: op.ChainID, Kind: op.Magic}, Level: op.Level, Round: op.Round}
 	}
 	req.Check = func() error { return k.Tezos.Check(op) }
+	if ls := k.Tezos.Limits(); len(ls) > 0 {
+		req.Limits = ls
+		req.Spend = func() (limits.Spend, error) { return k.Tezos.Spend(op) }
+	}
 	req.Encode = func(sig []byte) ([]byte, error) {
 		s, err := tezos.EncodeSignature(k.Pub.Curve, sig)
 		return []byte(s), err
