@@ -32,6 +32,7 @@ type Limit struct {
 	MaxRequests int64
 	MaxTokens   map[string]*big.Int // by contract address, as in Spend.Tokens
 	Unit        string              // of amounts and fees in messages: "mutez", "wei"
+	AmountName  string              // the amount cap's config name in refusals: "max_amount" (default) or "max_value"
 }
 
 // Window bounds.

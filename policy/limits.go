@@ -42,7 +42,7 @@ type limitFields struct {
 }
 
 func compileLimit(rule, unit string, f limitFields) (limits.Limit, error) {
-	l := limits.Limit{Rule: rule, Unit: unit}
+	l := limits.Limit{Rule: rule, Unit: unit, AmountName: f.amountName}
 	if f.window == "" {
 		return l, fmt.Errorf("%s.window: required (e.g. 24h)", rule)
 	}

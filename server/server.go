@@ -78,6 +78,7 @@ func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logg
 	} else {
 		s.audit = audit.Discard{}
 	}
+	s.metrics.Registry.MustRegister(newBudgetCollector(s.budgets, s.Ring))
 	codes := remotesigner.Codes()
 	for c, f := range rpc.Codes() {
 		codes[c] = f

@@ -22,6 +22,7 @@ Commands:
   keys             generate, import, show and list keys
   config check     validate a configuration file and open its keys
   watermark        show, set, export and import high watermarks
+  limits show      print what each key spent of its rolling limits
   audit verify     check the hash chain of an audit log
   bench            drive a running keyward with concurrent requests
   version          print the version
@@ -51,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		"config":    func(a []string) error { return cmdConfig(a, stdout, stderr) },
 		"watermark": func(a []string) error { return cmdWatermark(a, stdout, stderr) },
 		"audit":     func(a []string) error { return cmdAudit(a, stdout, stderr) },
+		"limits":    func(a []string) error { return cmdLimits(a, stdout, stderr) },
 		"bench":     func(a []string) error { return cmdBench(a, stdout, stderr) },
 		"version":   func(a []string) error { fmt.Fprintln(stdout, "keyward", version()); return nil },
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/internal/tezostest"
 	"github.com/keyward/keyward/keyring"
+	limitsfile "github.com/keyward/keyward/limits/file"
 	"github.com/keyward/keyward/pipeline"
 	"github.com/keyward/keyward/pipeline/pipelinetest"
 	"github.com/keyward/keyward/policy"
@@ -51,6 +53,7 @@ type fixture struct {
 	auth    *Authorizer
 	origins []string
 	listing bool // tezos.list_known_keys
+	limDir  string
 }
 
 // failableAudit is the real audit file, made to fail on demand.
@@ -132,11 +135,16 @@ func newFixture(t testing.TB, authorized []string, rules ...func(signer.Curve, *
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	f.p = pipeline.New(pipeline.Options{Store: st, Audit: f.audit, Log: log, Observer: f.obs, Codes: Codes(), SummaryInterval: time.Hour})
+	f.limDir = filepath.Join(dir, "limits")
+	budgets, err := limitsfile.Open(f.limDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.p = pipeline.New(pipeline.Options{Store: st, Budgets: budgets, Audit: f.audit, Log: log, Observer: f.obs, Codes: Codes(), SummaryInterval: time.Hour})
 	h := New(Options{Ring: func() *keyring.Ring { return ring }, Auth: func() *Authorizer { return f.auth }, Pipeline: f.p, Log: log,
 		AllowedOrigins: func() []string { return f.origins }, ListKnownKeys: func() bool { return f.listing }})
 	f.srv = httptest.NewServer(h)
-	t.Cleanup(func() { f.srv.Close(); f.p.Close(); st.Close(); al.Close() })
+	t.Cleanup(func() { f.srv.Close(); f.p.Close(); st.Close(); budgets.Close(); al.Close() })
 	return f
 }
 
@@ -372,24 +380,10 @@ func delegation(t *testing.T, pkh string) []byte {
 	return append(b, 0xe8, 0x07, 0x01, 0xa0, 0x0b, 0x00, 0x00)
 }
 
-// authSig signs 0x04 ‖ 0x01 ‖ pkh21 ‖ payload with k.
+// authSig signs 0x04 ‖ 0x01 ‖ pkh21 ‖ payload with k for target.
 func authSig(t *testing.T, k signer.Key, target *keyring.Key, payload []byte) string {
 	t.Helper()
-	pkhb, err := tezos.PKHBytes(target.Pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := append(append([]byte{4, 1}, pkhb...), payload...)
-	d := tezos.Digest(msg)
-	sig, err := signer.SignDigest(context.Background(), k, d[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tezos.EncodeSignature(k.PublicKey().Curve, sig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return authSigBytes(t, k, target.PKHBytes, payload)
 }
 
 func TestAuthentication(t *testing.T) {
@@ -721,4 +715,160 @@ func TestKnownKeys_OnlyWhenAllowed(t *testing.T) {
 	if err := json.Unmarshal(body, &ans); err != nil || code != 200 || len(ans.Keys) != 4 {
 		t.Fatalf("%d %s", code, body)
 	}
+}
+
+func limited(max uint64) func(signer.Curve, *policy.TezosRules) {
+	return func(c signer.Curve, r *policy.TezosRules) {
+		if c == signer.Secp256k1 {
+			r.Limits = []policy.TezosLimit{{Window: "1h", MaxRequests: &max}}
+		}
+	}
+}
+
+// TestLimits_BudgetRefusesAtTheCapAndCreditsWhatWasNotSigned: within the
+// window, max_requests signatures and not one more, the refusal naming the
+// limit and when budget frees up; a backend failure, a watermark refusal and
+// an identical retry cost nothing; the store down signs nothing.
+func TestLimits_BudgetRefusesAtTheCapAndCreditsWhatWasNotSigned(t *testing.T) {
+	f := newFixture(t, nil, limited(4))
+	pkh := f.tz2().PKH
+	sign := func(p []byte) (int, string) { return f.post(pkh, p, "") }
+	if code, body := sign(consensusPayload(0x13, 10, 0, 1)); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	// Nothing new signed: not counted.
+	if code, _ := sign(consensusPayload(0x13, 10, 0, 1)); code != 200 {
+		t.Fatal("identical retry refused")
+	}
+	if code, _ := sign(consensusPayload(0x13, 10, 0, 2)); code != 409 {
+		t.Fatal("watermark did not refuse")
+	}
+	f.backend.SetErr(signer.ErrUnavailable)
+	if code, _ := sign(tezostest.MichelsonString("down")); code != 503 {
+		t.Fatal("backend down not 503")
+	}
+	f.backend.SetErr(nil)
+	for i := 0; i < 3; i++ {
+		if code, body := sign(tezostest.MichelsonString(fmt.Sprint("price ", i))); code != 200 {
+			t.Fatalf("signature %d of 4: %d %s", i+2, code, body)
+		}
+	}
+	code, body := sign(tezostest.MichelsonString("one too many"))
+	if code != 403 || !strings.Contains(body, "tezos.limits[0].max_requests") || !strings.Contains(body, "frees up at") {
+		t.Fatalf("fifth request: %d %s", code, body)
+	}
+	if r := f.records(); r[len(r)-1].Rule != "tezos.limits[0].max_requests" || r[len(r)-1].Outcome != audit.Refused {
+		t.Fatalf("audit %+v", r[len(r)-1])
+	}
+	// Other keys have their own budgets (none here).
+	if code, _ := f.post(f.keys[signer.P256].PKH, tezostest.MichelsonString("x"), ""); code != 200 {
+		t.Fatal("another key refused")
+	}
+}
+
+func TestLimits_RaceExactlyNOf200(t *testing.T) {
+	f := newFixture(t, nil, limited(37))
+	pkh := f.tz2().PKH
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			code, _ := f.post(pkh, tezostest.MichelsonString(fmt.Sprint(i)), "")
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		}(i)
+	}
+	wg.Wait()
+	if codes[200] != 37 || codes[403] != 163 {
+		t.Fatalf("answers %v, want exactly 37 signed", codes)
+	}
+}
+
+func TestLimits_StoreDownSignsNothing(t *testing.T) {
+	f := newFixture(t, nil, limited(10))
+	if err := os.RemoveAll(f.limDir); err != nil {
+		t.Fatal(err)
+	}
+	code, body := f.post(f.tz2().PKH, tezostest.MichelsonString("x"), "")
+	if code != 503 || !strings.Contains(body, "limits store unavailable") {
+		t.Fatalf("%d %s", code, body)
+	}
+	if f.obs.Last().Rule != pipeline.RuleLimits {
+		t.Fatalf("metric %+v", f.obs.Last())
+	}
+}
+
+// TestClients_UnlistedCallerGetsTheUnknownKeyAnswer: with keys.<k>.clients
+// naming one authorized key, another authorized key gets exactly what a key
+// this signer does not have gets, whatever it sends.
+func TestClients_UnlistedCallerGetsTheUnknownKeyAnswer(t *testing.T) {
+	a, _ := local.Generate(signer.Ed25519)
+	b, _ := local.Generate(signer.Ed25519)
+	apk, _ := tezos.EncodePublicKey(a.PublicKey())
+	bpk, _ := tezos.EncodePublicKey(b.PublicKey())
+	apkh, _ := tezos.PublicKeyHash(a.PublicKey())
+	f := newFixture(t, []string{apk, bpk})
+	k := f.tz2()
+	kc := config.KeyConfig{Tezos: &policy.TezosRules{Allow: []string{"michelson_data", "attestation"}}, Clients: []string{apkh}}
+	u, _ := signer.ParseURI("file:///test/scoped")
+	scoped, err := keyring.NewKey("scoped", u, k.Signer, kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, _ := keyring.New([]*keyring.Key{scoped})
+	h := New(Options{Ring: func() *keyring.Ring { return ring }, Auth: func() *Authorizer { return f.auth }, Pipeline: f.p})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	post := func(signerKey *local.PrivateKey, pkh string, payload []byte) (int, string) {
+		_, target, err := tezos.BinaryPKH(pkh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth := authSigBytes(t, signerKey, target, payload)
+		resp, err := http.Post(srv.URL+"/keys/"+pkh+"?authentication="+url.QueryEscape(auth), "application/json", bytes.NewReader(tezostest.HexBody(payload)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := post(a, scoped.PKH, tezostest.MichelsonString("x")); code != 200 {
+		t.Fatalf("listed client: %d %s", code, body)
+	}
+	absent := f.keys[signer.P256].PKH // a key this handler does not have
+	for _, p := range [][]byte{tezostest.MichelsonString("x"), {0x03}, consensusPayload(0x13, 5, 0, 1)} {
+		code, body := post(b, scoped.PKH, p)
+		wantCode, wantBody := post(b, absent, p)
+		if code != wantCode || strings.ReplaceAll(body, scoped.PKH, "PKH") != strings.ReplaceAll(wantBody, absent, "PKH") {
+			t.Fatalf("unlisted client got %d %s; an unknown key gets %d %s", code, body, wantCode, wantBody)
+		}
+	}
+	last := f.records()
+	found := false
+	for _, r := range last {
+		if r.Key == "scoped" && r.Rule == "clients" && r.Outcome == audit.Refused {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("no audit line names the clients rule")
+	}
+}
+
+// authSigBytes signs 0x04 ‖ 0x01 ‖ pkh21 ‖ payload with k.
+func authSigBytes(t *testing.T, k signer.Key, pkh21, payload []byte) string {
+	t.Helper()
+	msg := append(append([]byte{4, 1}, pkh21...), payload...)
+	d := tezos.Digest(msg)
+	sig, err := signer.SignDigest(context.Background(), k, d[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := tezos.EncodeSignature(k.PublicKey().Curve, sig)
+	return s
 }

@@ -172,7 +172,11 @@ func orZero(v *big.Int) *big.Int {
 func metrics(l limits.Limit, sp limits.Spend) []metric {
 	var ms []metric
 	if l.MaxAmount != nil {
-		ms = append(ms, metric{limits.MetricAmount, l.Unit, l.MaxAmount, orZero(sp.Amount), func(k *Bucket) *big.Int { return k.Amount }})
+		name := l.AmountName
+		if name == "" {
+			name = limits.MetricAmount
+		}
+		ms = append(ms, metric{name, l.Unit, l.MaxAmount, orZero(sp.Amount), func(k *Bucket) *big.Int { return k.Amount }})
 	}
 	if l.MaxFee != nil {
 		ms = append(ms, metric{limits.MetricFee, l.Unit, l.MaxFee, orZero(sp.Fee), func(k *Bucket) *big.Int { return k.Fee }})
