@@ -49,7 +49,7 @@ func compileTezosCaps(r *TezosRules) (tezosCaps, error) {
 
 // checkOperation applies the per-operation caps (tezos.max_storage_limit,
 // tezos.max_gas_limit) to a manager operation.
-func (c *tezosCaps) checkOperation(op *tezos.Operation, where string) error {
+func (c *tezosCaps) checkOperation(op *tezos.Operation, where opWhere) error {
 	if c.maxStorage != nil && op.StorageLimit != nil && op.StorageLimit.Cmp(c.maxStorage) > 0 {
 		return Refuse("tezos.max_storage_limit", "%s: storage limit %s bytes is above the cap of %s", where, op.StorageLimit, c.maxStorage)
 	}

@@ -239,7 +239,7 @@ func (p *Tezos) Check(req *tezos.Request) error {
 	}
 	for i := range req.Operations {
 		op := &req.Operations[i]
-		where := fmt.Sprintf("operation %d of %d (%s)", i+1, n, op.Kind)
+		where := opWhere{i + 1, n, op.Kind}
 		if !p.ops[op.Kind] {
 			if len(p.ops) == 0 {
 				return Refuse("tezos.operations", "%s: no operation kinds are allowed for this key", where)
@@ -299,3 +299,12 @@ func (p *Tezos) CheckProofOfPossession() error {
 	}
 	return nil
 }
+
+// opWhere names an operation in a refusal ("operation 2 of 3
+// (transaction)"); it is formatted only when a refusal is written.
+type opWhere struct {
+	i, n int
+	kind string
+}
+
+func (w opWhere) String() string { return fmt.Sprintf("operation %d of %d (%s)", w.i, w.n, w.kind) }

@@ -18,15 +18,15 @@ func (r *reader) pkh(what string) string {
 	}
 	switch tag {
 	case 0:
-		return B58Encode(PrefixTz1, h)
+		return addressText(PrefixTz1, h)
 	case 1:
-		return B58Encode(PrefixTz2, h)
+		return addressText(PrefixTz2, h)
 	case 2:
-		return B58Encode(PrefixTz3, h)
+		return addressText(PrefixTz3, h)
 	case 3:
-		return B58Encode(PrefixTz4, h)
+		return addressText(PrefixTz4, h)
 	case 4:
-		return B58Encode(PrefixTz5, h)
+		return addressText(PrefixTz5, h)
 	}
 	r.off -= 21
 	r.fail("unknown public key hash tag %d in %s", tag, what)
@@ -115,7 +115,7 @@ func (r *reader) contract(what string) string {
 			r.fail("non-zero padding in %s", what)
 			return ""
 		}
-		return B58Encode(PrefixKT1, h)
+		return addressText(PrefixKT1, h)
 	}
 	r.off = start
 	r.fail("unknown contract tag %d in %s", tag, what)
