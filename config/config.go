@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -22,17 +23,30 @@ const (
 	DefaultEthereumListen = "127.0.0.1:8550"
 	DefaultMaxBodyBytes   = 64 << 10
 	DefaultMaxBatch       = 100
+	// DefaultWatermarkReplication: sign, and warn while commits are not
+	// acknowledged by a synchronous standby.
+	DefaultWatermarkReplication = "warn"
 )
+
+// ReplicationModes are the values of watermark_replication: require-sync
+// (sign only while the watermark database's commits are acknowledged by a
+// synchronous standby), warn (sign, and warn in the log, /readyz and the
+// metrics while they are not) and ignore (report, never warn or refuse).
+var ReplicationModes = []string{"require-sync", "warn", "ignore"}
 
 // Config is the whole configuration file (DESIGN §5).
 type Config struct {
-	Tezos     TezosConfig          `yaml:"tezos"`
-	Ethereum  EthereumConfig       `yaml:"ethereum"`
-	Server    ServerConfig         `yaml:"server"`
-	Watermark string               `yaml:"watermark"`
-	Audit     string               `yaml:"audit"`
-	Keys      map[string]KeyConfig `yaml:"keys"`
-	Log       LogConfig            `yaml:"log"`
+	Tezos     TezosConfig    `yaml:"tezos"`
+	Ethereum  EthereumConfig `yaml:"ethereum"`
+	Server    ServerConfig   `yaml:"server"`
+	Watermark string         `yaml:"watermark"`
+	// WatermarkReplication says what a replicated watermark store
+	// (PostgreSQL) must show before keyward signs: require-sync, warn
+	// (default) or ignore; see ReplicationModes.
+	WatermarkReplication string               `yaml:"watermark_replication"`
+	Audit                string               `yaml:"audit"`
+	Keys                 map[string]KeyConfig `yaml:"keys"`
+	Log                  LogConfig            `yaml:"log"`
 }
 
 // TezosConfig configures the Tezos remote-signer listener.
@@ -130,6 +144,9 @@ func (c *Config) applyDefaults() {
 	if c.Ethereum.MaxBatch == 0 {
 		c.Ethereum.MaxBatch = DefaultMaxBatch
 	}
+	if c.WatermarkReplication == "" {
+		c.WatermarkReplication = DefaultWatermarkReplication
+	}
 }
 
 // Validate checks what can be checked without opening keys.
@@ -137,6 +154,9 @@ func (c *Config) Validate() error {
 	var errs []string
 	if c.Watermark == "" {
 		errs = append(errs, "watermark: required (e.g. file:///var/lib/keyward/watermarks)")
+	}
+	if !slices.Contains(ReplicationModes, c.WatermarkReplication) {
+		errs = append(errs, fmt.Sprintf("watermark_replication: %q is not one of %s", c.WatermarkReplication, strings.Join(ReplicationModes, ", ")))
 	}
 	if len(c.Keys) == 0 {
 		errs = append(errs, "keys: at least one key is required")
