@@ -8,13 +8,13 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/watermark"
 )
 
 // Defaults.
@@ -25,14 +25,8 @@ const (
 	DefaultMaxBatch       = 100
 	// DefaultWatermarkReplication: sign, and warn while commits are not
 	// acknowledged by a synchronous standby.
-	DefaultWatermarkReplication = "warn"
+	DefaultWatermarkReplication = string(watermark.WarnAsync)
 )
-
-// ReplicationModes are the values of watermark_replication: require-sync
-// (sign only while the watermark database's commits are acknowledged by a
-// synchronous standby), warn (sign, and warn in the log, /readyz and the
-// metrics while they are not) and ignore (report, never warn or refuse).
-var ReplicationModes = []string{"require-sync", "warn", "ignore"}
 
 // Config is the whole configuration file (DESIGN §5).
 type Config struct {
@@ -42,7 +36,7 @@ type Config struct {
 	Watermark string         `yaml:"watermark"`
 	// WatermarkReplication says what a replicated watermark store
 	// (PostgreSQL) must show before keyward signs: require-sync, warn
-	// (default) or ignore; see ReplicationModes.
+	// (default) or ignore (watermark.ReplicationMode).
 	WatermarkReplication string               `yaml:"watermark_replication"`
 	Audit                string               `yaml:"audit"`
 	Keys                 map[string]KeyConfig `yaml:"keys"`
@@ -155,8 +149,8 @@ func (c *Config) Validate() error {
 	if c.Watermark == "" {
 		errs = append(errs, "watermark: required (e.g. file:///var/lib/keyward/watermarks)")
 	}
-	if !slices.Contains(ReplicationModes, c.WatermarkReplication) {
-		errs = append(errs, fmt.Sprintf("watermark_replication: %q is not one of %s", c.WatermarkReplication, strings.Join(ReplicationModes, ", ")))
+	if _, err := watermark.ParseReplicationMode(c.WatermarkReplication); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if len(c.Keys) == 0 {
 		errs = append(errs, "keys: at least one key is required")
