@@ -54,6 +54,10 @@ func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("watermark: %w", err)
 	}
+	if err := s.setupReplication(ctx, cfg); err != nil {
+		s.store.Close()
+		return nil, err
+	}
 	if cfg.Audit != "" {
 		s.audit, err = audit.OpenFile(cfg.Audit)
 		if err != nil {
@@ -317,12 +321,13 @@ func (s *Server) opsHandler() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		problems := s.Readiness(ctx)
+		details := s.replicationDetails(ctx)
 		if len(problems) > 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("not ready:\n" + strings.Join(problems, "\n") + "\n"))
+			w.Write([]byte("not ready:\n" + strings.Join(problems, "\n") + "\n" + details))
 			return
 		}
-		w.Write([]byte("ready\n"))
+		w.Write([]byte("ready\n" + details))
 	})
 	return mux
 }
