@@ -26,9 +26,9 @@ import (
 type Cluster struct {
 	Port int
 	Dir  string // the cluster's base directory (data dir, socket, log)
+	Name string // cluster_name, sent as application_name by a standby; "" for none
 
 	bin     string     // directory holding initdb, pg_ctl, postgres
-	name    string     // cluster_name (a standby's application_name); "" for none
 	asUser  *user.User // run the server as this OS user (root only)
 	mu      sync.Mutex // serializes Start/Stop
 	running bool
@@ -94,13 +94,41 @@ func (c *Cluster) StartStandby(t testing.TB, name string) *Cluster {
 	return s
 }
 
+// StartPair starts a primary and a streaming standby of it named standby1,
+// and waits until the standby streams: synchronously when synchronous is
+// true (synchronous_standby_names = 'standby1' on the primary only, so a
+// promoted standby has none), asynchronously otherwise.
+func StartPair(t testing.TB, synchronous bool) (primary, standby *Cluster) {
+	t.Helper()
+	primary = Start(t)
+	standby = primary.StartStandby(t, "standby1")
+	if !synchronous {
+		primary.WaitStandby(t, standby.Name, "async")
+		return primary, standby
+	}
+	primary.AlterSystem(t, "synchronous_standby_names", "'"+standby.Name+"'")
+	primary.WaitStandby(t, standby.Name, "sync")
+	return primary, standby
+}
+
+// MultiHostDSN returns the URL naming every cluster's "postgres" database
+// in order, with target_session_attrs=read-write: a client uses whichever
+// accepts writes (the primary).
+func MultiHostDSN(clusters ...*Cluster) string {
+	hosts := make([]string, len(clusters))
+	for i, c := range clusters {
+		hosts[i] = "127.0.0.1:" + strconv.Itoa(c.Port)
+	}
+	return "postgres://postgres@" + strings.Join(hosts, ",") + "/postgres?sslmode=disable&target_session_attrs=read-write"
+}
+
 // newCluster finds the binaries and makes the cluster's base directory,
 // removed (after stopping the server) when the test ends.
 func newCluster(t testing.TB, name string) *Cluster {
 	t.Helper()
 	bin, err := binDir()
 	testutil.Need(t, "postgresql (initdb, pg_ctl)", err)
-	c := &Cluster{bin: bin, name: name, t: t}
+	c := &Cluster{bin: bin, Name: name, t: t}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		testutil.Need(t, "OS user postgres (PostgreSQL refuses to run as root)", err)
@@ -165,8 +193,8 @@ func (c *Cluster) run(prog string, args ...string) (string, error) {
 
 func (c *Cluster) start() error {
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200", c.Port, c.Dir)
-	if c.name != "" {
-		opts += " -c cluster_name=" + c.name
+	if c.Name != "" {
+		opts += " -c cluster_name=" + c.Name
 	}
 	out, err := c.run("pg_ctl", "-D", c.dataDir(), "-l", filepath.Join(c.Dir, "server.log"), "-o", opts, "-w", "-t", "60", "start")
 	if err != nil {

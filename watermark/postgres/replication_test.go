@@ -49,21 +49,6 @@ func openMode(t *testing.T, dsn string, mode watermark.ReplicationMode) (*postgr
 	return s, log
 }
 
-// replicatedPair starts a primary and a streaming standby named standby1,
-// synchronous (synchronous_standby_names on the primary) or not.
-func replicatedPair(t *testing.T, synchronous bool) (primary, standby *pgtest.Cluster) {
-	t.Helper()
-	primary = pgtest.Start(t)
-	standby = primary.StartStandby(t, "standby1")
-	if !synchronous {
-		primary.WaitStandby(t, "standby1", "async")
-		return primary, standby
-	}
-	primary.AlterSystem(t, "synchronous_standby_names", "'standby1'")
-	primary.WaitStandby(t, "standby1", "sync")
-	return primary, standby
-}
-
 // waitState waits until the store's replication check reports want.
 func waitState(t *testing.T, s *postgres.Store, want watermark.ReplicationState) watermark.ReplicationStatus {
 	t.Helper()
@@ -90,7 +75,7 @@ func isNotReplicated(err error) bool {
 // under require-sync, and reported as async under warn. Another ledger's
 // write through the store's guard reaches the standby.
 func TestReplication_RequireSyncSignsOnlyWhileASynchronousStandbyStreams(t *testing.T) {
-	primary, standby := replicatedPair(t, true)
+	primary, standby := pgtest.StartPair(t, true)
 	primary.AlterSystem(t, "synchronous_commit", "local")
 	s, log := openMode(t, primary.DSN(), watermark.RequireSync)
 	st := s.ReplicationStatus(ctxT(t))
@@ -166,7 +151,7 @@ func TestReplication_RequireSyncSignsOnlyWhileASynchronousStandbyStreams(t *test
 // store, and another ledger's write, before it runs); warn passes and warns;
 // ignore passes and reports at info level only.
 func TestReplication_AsyncStandbyByMode(t *testing.T) {
-	primary, _ := replicatedPair(t, false)
+	primary, _ := pgtest.StartPair(t, false)
 	for _, c := range []struct {
 		mode    watermark.ReplicationMode
 		passes  bool
@@ -260,7 +245,7 @@ func cancelSyncRepWait(t *testing.T, primary *pgtest.Cluster, app string) {
 // durable under require-sync, and only logged under warn. Once the standby
 // is back, the mark committed on the primary alone meanwhile still rules.
 func TestAdvance_CommitWaitingForAStalledStandbyIsNotSigned(t *testing.T) {
-	primary, standby := replicatedPair(t, true)
+	primary, standby := pgtest.StartPair(t, true)
 	quick, _ := openMode(t, primary.DSN()+"&call_timeout=700ms", watermark.RequireSync)
 	patient, _ := openMode(t, primary.DSN()+"&call_timeout=10s&application_name=patient", watermark.RequireSync)
 	warn, warnLog := openMode(t, primary.DSN()+"&call_timeout=10s&application_name=warn", watermark.WarnAsync)
@@ -324,8 +309,8 @@ func TestAdvance_CommitWaitingForAStalledStandbyIsNotSigned(t *testing.T) {
 // and its check, made anew on the new connection, reports the new primary's
 // replication (no standby: async).
 func TestOpen_MultiHostFollowsThePromotedStandby(t *testing.T) {
-	primary, standby := replicatedPair(t, true)
-	dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/postgres?sslmode=disable&target_session_attrs=read-write&call_timeout=500ms", standby.Port, primary.Port)
+	primary, standby := pgtest.StartPair(t, true)
+	dsn := pgtest.MultiHostDSN(standby, primary) + "&call_timeout=500ms"
 	s, log := openMode(t, dsn, watermark.WarnAsync)
 	if st := s.ReplicationStatus(ctxT(t)); st.State != watermark.ReplicationSync {
 		t.Fatalf("before failover: %s", st)
