@@ -241,9 +241,18 @@ type replicationSettings struct {
 	syncStreams  int // streaming with sync_state sync or quorum
 }
 
+// query makes the check, twice if the first attempt fails: after a
+// failover the pool still holds connections to the lost primary, and the
+// first query on one only discards it.
 func (g *ReplicationGuard) query(ctx context.Context) watermark.ReplicationStatus {
 	var r replicationSettings
-	err := g.pool.QueryRow(ctx, replicationSQL).Scan(&r.syncCommit, &r.standbyNames, &r.inRecovery, &r.senders, &r.unreadable, &r.syncStreams)
+	var err error
+	for range 2 {
+		err = g.pool.QueryRow(ctx, replicationSQL).Scan(&r.syncCommit, &r.standbyNames, &r.inRecovery, &r.senders, &r.unreadable, &r.syncStreams)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return g.status(watermark.ReplicationUnknown, 0, "check failed: "+err.Error())
 	}
