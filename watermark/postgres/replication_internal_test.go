@@ -1,8 +1,12 @@
 package postgres
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keyward/keyward/watermark"
 )
@@ -80,6 +84,26 @@ func TestJudge_SyncOnlyWhenCommitsWaitForStreamingStandbys(t *testing.T) {
 		state, detail := judge(c.r)
 		if state != c.want || !strings.Contains(detail, c.detail) {
 			t.Errorf("%s: %s (%s), want %s mentioning %q", c.name, state, detail, c.want, c.detail)
+		}
+	}
+}
+
+// BenchmarkReplicationGuard_TrustedCheck: the gate every Advance passes
+// under warn and require-sync between two checks (no query).
+func BenchmarkReplicationGuard_TrustedCheck(b *testing.B) {
+	cfg, err := pgxpool.ParseConfig("postgres://keyward@127.0.0.1:1/keyward")
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := newReplicationGuard(cfg, "bench")
+	mode := watermark.RequireSync
+	g.mode.Store(&mode)
+	g.last.Store(&replicationCheck{status: watermark.ReplicationStatus{State: watermark.ReplicationSync}, gen: g.gen.Load(), at: time.Now().Add(time.Hour)})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if g.check(ctx, false).State != watermark.ReplicationSync {
+			b.Fatal("not sync")
 		}
 	}
 }
