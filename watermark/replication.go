@@ -63,7 +63,8 @@ type ReplicationStatus struct {
 	Mode         ReplicationMode
 	State        ReplicationState
 	SyncStandbys int       // synchronous standbys streaming
-	Detail       string    // one line for the log and /readyz, naming the settings seen
+	Detail       string    // one line for the log and /readyz, naming the settings seen (no error text)
+	Err          error     // why the check could not be made (for the log only: it may name hosts)
 	CheckedAt    time.Time // when the check ran
 }
 

@@ -189,7 +189,9 @@ func (g *ReplicationGuard) check(ctx context.Context, force bool) watermark.Repl
 	select {
 	case g.sem <- struct{}{}:
 	case <-ctx.Done():
-		return g.status(watermark.ReplicationUnknown, 0, "check not made: "+ctx.Err().Error())
+		st := g.status(watermark.ReplicationUnknown, 0, "check not made (timed out waiting for another check)")
+		st.Err = ctx.Err()
+		return st
 	}
 	defer func() { <-g.sem }()
 	if !force {
@@ -217,6 +219,9 @@ func (g *ReplicationGuard) trusted() *replicationCheck {
 func (g *ReplicationGuard) report(st watermark.ReplicationStatus) {
 	log := g.log.Load()
 	args := []any{"state", st.State, "mode", st.Mode, "sync_standbys", st.SyncStandbys, "detail", st.Detail}
+	if st.Err != nil {
+		args = append(args, "err", st.Err)
+	}
 	switch {
 	case st.State == watermark.ReplicationSync || st.Mode == watermark.IgnoreReplication:
 		log.Info("watermark replication", args...)
@@ -254,7 +259,9 @@ func (g *ReplicationGuard) query(ctx context.Context) watermark.ReplicationStatu
 		}
 	}
 	if err != nil {
-		return g.status(watermark.ReplicationUnknown, 0, "check failed: "+err.Error())
+		st := g.status(watermark.ReplicationUnknown, 0, "check failed (the database could not be queried)")
+		st.Err = err
+		return st
 	}
 	state, detail := judge(r)
 	return g.status(state, r.syncStreams, detail)
