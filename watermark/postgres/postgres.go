@@ -175,7 +175,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > timeout {
 		cfg.ConnConfig.ConnectTimeout = timeout
 	}
-	repl := newReplicationGuard(cfg, name)
+	repl := newReplicationGuard(cfg, name, timeout)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("watermark postgres %s: %w: %w", name, watermark.ErrUnavailable, err)
@@ -481,8 +481,10 @@ func (s *Store) ReplicationStatus(ctx context.Context) watermark.ReplicationStat
 // other ledgers kept in the same database (see ReplicationGuard).
 func (s *Store) Replication() *ReplicationGuard { return s.repl }
 
-// Close closes the pool, waiting for connections in use to be returned.
+// Close closes the pool, waiting for connections in use to be returned (and
+// for a replication check in progress).
 func (s *Store) Close() error {
+	s.repl.close()
 	s.pool.Close()
 	return nil
 }

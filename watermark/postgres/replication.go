@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,26 +69,30 @@ const warningKey = "keyward.warning"
 //		return err
 //	})
 type ReplicationGuard struct {
-	pool *pgxpool.Pool
-	name string // redacted URL, for errors
-	mode atomic.Pointer[watermark.ReplicationMode]
-	log  atomic.Pointer[slog.Logger]
-	gen  atomic.Uint64 // counts new connections
-	last atomic.Pointer[replicationCheck]
-	sem  chan struct{} // one check at a time
+	pool      *pgxpool.Pool
+	name      string        // redacted URL, for errors
+	timeout   time.Duration // bounds a check made in the background
+	mode      atomic.Pointer[watermark.ReplicationMode]
+	log       atomic.Pointer[slog.Logger]
+	gen       atomic.Uint64 // counts new connections
+	seq       atomic.Uint64 // counts checks made
+	last      atomic.Pointer[replicationCheck]
+	sem       chan struct{} // one check at a time
+	closeOnce sync.Once
 }
 
 type replicationCheck struct {
 	status watermark.ReplicationStatus
 	gen    uint64    // connections made before the check started
+	seq    uint64    // checks made before this one, plus one
 	at     time.Time // monotonic
 }
 
 // newReplicationGuard makes a guard in ignore mode that logs nowhere, and
 // hooks it into cfg: every new connection invalidates the last check, and
 // warnings are recorded per connection. Set pool before use.
-func newReplicationGuard(cfg *pgxpool.Config, name string) *ReplicationGuard {
-	g := &ReplicationGuard{name: name, sem: make(chan struct{}, 1)}
+func newReplicationGuard(cfg *pgxpool.Config, name string, timeout time.Duration) *ReplicationGuard {
+	g := &ReplicationGuard{name: name, timeout: timeout, sem: make(chan struct{}, 1)}
 	mode := watermark.IgnoreReplication
 	g.mode.Store(&mode)
 	g.log.Store(slog.New(slog.DiscardHandler))
@@ -153,10 +158,13 @@ func (g *ReplicationGuard) Status(ctx context.Context) watermark.ReplicationStat
 // require-sync, when commits are not acknowledged by a synchronous standby.
 func (g *ReplicationGuard) Write(ctx context.Context, f func(c *pgx.Conn) error) error {
 	mode := g.currentMode()
-	if mode != watermark.IgnoreReplication {
-		if st := g.check(ctx, false); st.State != watermark.ReplicationSync && mode == watermark.RequireSync {
+	switch mode {
+	case watermark.RequireSync:
+		if st := g.check(ctx, false); st.State != watermark.ReplicationSync {
 			return fmt.Errorf("watermark postgres %s: %w: %w: %s", g.name, watermark.ErrUnavailable, watermark.ErrNotReplicated, st.Detail)
 		}
+	case watermark.WarnAsync:
+		g.refresh() // decides nothing: no write waits for it
 	}
 	pc, err := g.pool.Acquire(ctx)
 	if err != nil {
@@ -179,13 +187,17 @@ func (g *ReplicationGuard) Write(ctx context.Context, f func(c *pgx.Conn) error)
 }
 
 // check returns the last check when it is still trusted (and !force), or
-// makes a new one, one at a time, and logs it when its result changed.
+// makes a new one, one at a time, and logs it when its result changed. A
+// caller that waited for another caller's check uses that one: it was made
+// after the caller came (otherwise, while the pool opens connections, each
+// waiter in turn would check again).
 func (g *ReplicationGuard) check(ctx context.Context, force bool) watermark.ReplicationStatus {
 	if !force {
 		if c := g.trusted(); c != nil {
 			return c.status
 		}
 	}
+	seen := g.seq.Load()
 	select {
 	case g.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -195,13 +207,42 @@ func (g *ReplicationGuard) check(ctx context.Context, force bool) watermark.Repl
 	}
 	defer func() { <-g.sem }()
 	if !force {
-		if c := g.trusted(); c != nil {
+		if c := g.last.Load(); c != nil && c.seq > seen {
 			return c.status // made while this call waited
 		}
 	}
+	return g.recheck(ctx)
+}
+
+// refresh starts a check in the background when the last one is no longer
+// trusted and no other check is running.
+func (g *ReplicationGuard) refresh() {
+	if g.trusted() != nil {
+		return
+	}
+	select {
+	case g.sem <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-g.sem }()
+		ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+		defer cancel()
+		g.recheck(ctx)
+	}()
+}
+
+// close waits for a running check and keeps any other from starting; the
+// pool may then be closed. Closing twice does nothing.
+func (g *ReplicationGuard) close() { g.closeOnce.Do(func() { g.sem <- struct{}{} }) }
+
+// recheck makes a check, logs it when its result changed and returns it.
+// The caller holds sem.
+func (g *ReplicationGuard) recheck(ctx context.Context) watermark.ReplicationStatus {
 	gen := g.gen.Load()
 	st := g.query(ctx)
-	prev := g.last.Swap(&replicationCheck{status: st, gen: gen, at: time.Now()})
+	prev := g.last.Swap(&replicationCheck{status: st, gen: gen, seq: g.seq.Add(1), at: time.Now()})
 	if prev == nil || prev.status.State != st.State || prev.status.Detail != st.Detail {
 		g.report(st)
 	}

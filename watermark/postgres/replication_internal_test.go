@@ -95,7 +95,7 @@ func BenchmarkReplicationGuard_TrustedCheck(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := newReplicationGuard(cfg, "bench")
+	g := newReplicationGuard(cfg, "bench", time.Second)
 	mode := watermark.RequireSync
 	g.mode.Store(&mode)
 	g.last.Store(&replicationCheck{status: watermark.ReplicationStatus{State: watermark.ReplicationSync}, gen: g.gen.Load(), at: time.Now().Add(time.Hour)})

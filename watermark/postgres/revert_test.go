@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -80,8 +81,9 @@ func TestRevert_CountsPassesAcrossInstancesAndRestarts(t *testing.T) {
 // Reverts take effect (before the retry, which then advances afresh) and
 // some are blocked (after the retry passed); the row's passes column tells
 // which (1: the retry advanced after an effective Revert, 2: it counted as
-// a second pass). It runs until each way was seen 10 times (2,000
-// iterations at most).
+// a second pass). The retry starts 0 to 1.75 ms late, varying by iteration,
+// and the test runs until each way was seen 10 times (2,000 iterations at
+// most).
 func TestRevert_TwoInstancesRetryRaceNeverFreesTheLevel(t *testing.T) {
 	c := pgtest.Start(t)
 	a, b := open(t, c.DSN()), open(t, c.DSN())
@@ -111,8 +113,10 @@ func TestRevert_TwoInstancesRetryRaceNeverFreesTheLevel(t *testing.T) {
 			}
 			errA = err
 		}()
+		jitter := time.Duration(i%8) * 250 * time.Microsecond // spreads the interleavings
 		go func() {
 			defer wg.Done()
+			time.Sleep(jitter)
 			_, err := b.Advance(ctxT(t), id, 101, 0, d)
 			if err == nil && i%2 == 0 {
 				err = b.SetSignature(ctxT(t), id, 101, 0, d, []byte("sig"))
