@@ -41,9 +41,10 @@ const syncCommitOnSQL = `SELECT set_config('synchronous_commit', 'on', false) WH
 const warningKey = "keyward.warning"
 
 // ReplicationGuard applies watermark_replication to the durable writes made
-// on one connection pool. Before a write it checks that commits are
-// acknowledged by a synchronous standby (a check at most
-// ReplicationCheckInterval old, made anew after any new connection); after
+// on one connection pool. Before a write under require-sync it checks that
+// commits are acknowledged by a synchronous standby (a check at most
+// ReplicationCheckInterval old, made anew after any new connection; under
+// warn the same check is made in the background and only reported); after
 // the write it rejects a commit the server warned about, such as a
 // synchronous-replication wait cancelled by pg_cancel_backend, which
 // PostgreSQL reports as a success with a WARNING although the standby may
