@@ -123,9 +123,9 @@ func openURL(ctx context.Context, u *url.URL) (watermark.Store, error) {
 // statements do not survive a change of server connection; under
 // require-sync, set synchronous_commit on the role there (ALTER ROLE … SET
 // synchronous_commit = on), since a session SET does not follow the client
-// either. Sessions are opened with client_min_messages = warning. The password may
-// come from the URL, PGPASSWORD or ~/.pgpass; errors show only the redacted
-// URL.
+// either. Sessions are opened with client_min_messages = warning. The
+// password may come from the URL, PGPASSWORD or ~/.pgpass; errors show only
+// the redacted URL.
 //
 // The role needs, at the first start, the right to create tables in the
 // first schema of its search_path (on PostgreSQL 15 and later: own the
