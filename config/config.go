@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyward/keyward/internal/strictyaml"
 	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/watermark"
 )
 
 // Defaults.
@@ -24,17 +25,24 @@ const (
 	DefaultEthereumListen = "127.0.0.1:8550"
 	DefaultMaxBodyBytes   = 64 << 10
 	DefaultMaxBatch       = 100
+	// DefaultWatermarkReplication: sign, and warn while commits are not
+	// acknowledged by a synchronous standby.
+	DefaultWatermarkReplication = string(watermark.WarnAsync)
 )
 
 // Config is the whole configuration file (DESIGN §5).
 type Config struct {
-	Tezos     TezosConfig          `yaml:"tezos"`
-	Ethereum  EthereumConfig       `yaml:"ethereum"`
-	Server    ServerConfig         `yaml:"server"`
-	Watermark string               `yaml:"watermark"`
-	Audit     string               `yaml:"audit"`
-	Keys      map[string]KeyConfig `yaml:"keys"`
-	Log       LogConfig            `yaml:"log"`
+	Tezos     TezosConfig    `yaml:"tezos"`
+	Ethereum  EthereumConfig `yaml:"ethereum"`
+	Server    ServerConfig   `yaml:"server"`
+	Watermark string         `yaml:"watermark"`
+	// WatermarkReplication says what a replicated watermark store
+	// (PostgreSQL) must show before keyward signs: require-sync, warn
+	// (default) or ignore (watermark.ReplicationMode).
+	WatermarkReplication string               `yaml:"watermark_replication"`
+	Audit                string               `yaml:"audit"`
+	Keys                 map[string]KeyConfig `yaml:"keys"`
+	Log                  LogConfig            `yaml:"log"`
 }
 
 // TezosConfig configures the Tezos remote-signer listener.
@@ -170,6 +178,9 @@ func (c *Config) applyDefaults() {
 	if c.Ethereum.MaxBatch == 0 {
 		c.Ethereum.MaxBatch = DefaultMaxBatch
 	}
+	if c.WatermarkReplication == "" {
+		c.WatermarkReplication = DefaultWatermarkReplication
+	}
 }
 
 // Validate checks what can be checked without opening keys.
@@ -177,6 +188,9 @@ func (c *Config) Validate() error {
 	var errs []string
 	if c.Watermark == "" {
 		errs = append(errs, "watermark: required (e.g. file:///var/lib/keyward/watermarks)")
+	}
+	if _, err := watermark.ParseReplicationMode(c.WatermarkReplication); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if len(c.Keys) == 0 {
 		errs = append(errs, "keys: at least one key is required")

@@ -103,3 +103,42 @@ func TestLimits_BudgetSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("after SIGKILL and restart: %v, want 10 signed and 10 refused (30 of 40 were spent before)", codes)
 	}
 }
+
+// TestLimits_BudgetsGetTheWatermarksReplicationGuarantee: with
+// watermark_replication: require-sync, a debit is refused (503, nothing
+// signed) while no synchronous standby acknowledges commits, exactly as a
+// mark is; a key without limits writes nothing durable and still signs.
+func TestLimits_BudgetsGetTheWatermarksReplicationGuarantee(t *testing.T) {
+	for _, sync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("synchronous=%v", sync), func(t *testing.T) {
+			primary, _ := pgtest.StartPair(t, sync)
+			dir := t.TempDir()
+			keyPath, pkh := genKey(t, dir, "secp256k1")
+			otherPath, other := genKey(t, filepath.Join(dir), "p256")
+			addr := testutil.Addr(t)
+			cfg := testutil.WriteConfig(t, dir, fmt.Sprintf(`tezos:
+  listen: %s
+watermark: %s
+watermark_replication: require-sync
+keys:
+  oracle:
+    ref: file://%s
+    tezos: {allow: [michelson_data], limits: [{window: 1h, max_requests: 10}]}
+  plain:
+    ref: file://%s
+    tezos: {allow: [michelson_data]}
+`, addr, primary.DSN(), keyPath, otherPath))
+			d := testutil.StartKeyward(t, cfg, addr, passEnv...)
+			want := http.StatusServiceUnavailable
+			if sync {
+				want = 200
+			}
+			if r := postSign(t, d.TezosURL, pkh, hexBody(tezostest.MichelsonString("price")), ""); r.status != want {
+				t.Fatalf("limited key: %d %s, want %d", r.status, r.body, want)
+			}
+			if r := postSign(t, d.TezosURL, other, hexBody(tezostest.MichelsonString("price")), ""); r.status != 200 {
+				t.Fatalf("key without limits: %d %s", r.status, r.body)
+			}
+		})
+	}
+}

@@ -28,9 +28,11 @@ import (
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/limits"
+	limitspostgres "github.com/keyward/keyward/limits/postgres"
 	"github.com/keyward/keyward/pipeline"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/watermark"
+	wmpostgres "github.com/keyward/keyward/watermark/postgres"
 )
 
 // Server is a running keyward.
@@ -61,9 +63,18 @@ func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("watermark: %w", err)
 	}
+	if err := s.setupReplication(ctx, cfg); err != nil {
+		s.store.Close()
+		return nil, err
+	}
 	// The budgets live with the watermarks; the store is open even when no
 	// key has limits yet, so a reload can add some.
-	s.budgets, err = limits.Open(ctx, cfg.Watermark)
+	if pg, ok := s.store.(*wmpostgres.Store); ok {
+		// Same database, same replication guard as the marks.
+		s.budgets, err = limitspostgres.Open(ctx, cfg.Watermark, limitspostgres.Options{Write: pg.Replication().Write})
+	} else {
+		s.budgets, err = limits.Open(ctx, cfg.Watermark)
+	}
 	if err != nil {
 		s.store.Close()
 		return nil, fmt.Errorf("limits: %w", err)
@@ -346,12 +357,13 @@ func (s *Server) opsHandler() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		problems := s.Readiness(ctx)
+		details := s.replicationDetails(ctx)
 		if len(problems) > 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("not ready:\n" + strings.Join(problems, "\n") + "\n"))
+			w.Write([]byte("not ready:\n" + strings.Join(problems, "\n") + "\n" + details))
 			return
 		}
-		w.Write([]byte("ready\n"))
+		w.Write([]byte("ready\n" + details))
 	})
 	return mux
 }

@@ -66,6 +66,11 @@ type Options struct {
 	// standby is attached, or SET LOCAL synchronous_commit). An error
 	// debits nothing and Debit fails with ErrUnavailable.
 	Guard func(ctx context.Context, conn *pgx.Conn) error
+	// Write, when set, runs each debit's transaction on a connection it
+	// provides (watermark/postgres's ReplicationGuard.Write), so budgets
+	// get the watermarks' replication guarantee; Credit and reads use the
+	// store's own pool (a lost credit only makes a budget stricter).
+	Write func(ctx context.Context, f func(c *pgx.Conn) error) error
 }
 
 // Store is the PostgreSQL budget store. Every call has its own deadline
@@ -122,8 +127,18 @@ func (s *Store) unavailable(what string, err error) error {
 func (s *Store) update(ctx context.Context, key string, guard bool, f func(st *ledger.State) (write bool, err error)) error {
 	ctx, cancel := s.pool.Call(ctx)
 	defer cancel()
-	empty, err := ledger.New(key).Marshal()
-	if err != nil {
+	if guard && s.opts.Write != nil {
+		// A debit goes through the watermark store's replication guard, on
+		// its connection: the same check, the same synchronous_commit and
+		// the same refusal of a commit the standby never acknowledged.
+		var inner error
+		err := s.opts.Write(ctx, func(c *pgx.Conn) error {
+			inner = s.updateOn(ctx, c, key, guard, f)
+			return inner
+		})
+		if err != nil && err != inner {
+			return s.unavailable(key+": replication guard", err)
+		}
 		return err
 	}
 	conn, err := s.pool.Acquire(ctx)
@@ -131,6 +146,15 @@ func (s *Store) update(ctx context.Context, key string, guard bool, f func(st *l
 		return s.unavailable(key, err)
 	}
 	defer conn.Release() // a connection still in a transaction is closed, not reused
+	return s.updateOn(ctx, conn.Conn(), key, guard, f)
+}
+
+// updateOn is update's transaction on the connection conn.
+func (s *Store) updateOn(ctx context.Context, conn *pgx.Conn, key string, guard bool, f func(st *ledger.State) (write bool, err error)) error {
+	empty, err := ledger.New(key).Marshal()
+	if err != nil {
+		return err
+	}
 	rollback := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.pool.Timeout)
 		defer cancel()
@@ -156,7 +180,7 @@ func (s *Store) update(ctx context.Context, key string, guard bool, f func(st *l
 		return err
 	}
 	if guard && s.opts.Guard != nil {
-		if err := s.opts.Guard(ctx, conn.Conn()); err != nil {
+		if err := s.opts.Guard(ctx, conn); err != nil {
 			rollback()
 			return s.unavailable(key+": guard", err)
 		}
