@@ -104,6 +104,33 @@ func Transfer(t testing.TB, pkh string, amount uint64) []byte {
 	return append(b, 0x00) // no parameters
 }
 
+// DALEntrapmentEvidence is a 0x03 request holding one Ushuaia
+// dal_entrapment_evidence (tag 24): an inlined attestation, its consensus
+// slot, slot_index 1, the optional lag_index (withLag: lag_index 2), and a
+// shard with its 48-byte proof.
+func DALEntrapmentEvidence(withLag bool) []byte {
+	att := append(bytes.Repeat([]byte{9}, 32), 21) // branch, attestation
+	att = binary.BigEndian.AppendUint16(att, 1)
+	att = binary.BigEndian.AppendUint32(att, 100)
+	att = binary.BigEndian.AppendUint32(att, 0)
+	att = append(att, make([]byte, 32+64)...) // block payload hash, signature
+	b := append([]byte{tezos.MagicGeneric}, bytes.Repeat([]byte{5}, 32)...)
+	b = append(b, 24)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(att)))
+	b = append(b, att...)
+	b = binary.BigEndian.AppendUint16(b, 2) // consensus slot
+	b = append(b, 1)                        // slot_index
+	if withLag {
+		b = append(b, 0xff, 2) // lag_index present: 2
+	} else {
+		b = append(b, 0x00) // lag_index absent
+	}
+	b = binary.BigEndian.AppendUint32(b, 9) // shard index
+	b = binary.BigEndian.AppendUint32(b, 3)
+	b = append(b, 1, 2, 3)                 // shard
+	return append(b, make([]byte, 48)...) // proof
+}
+
 // MichelsonString packs a Michelson string as a 0x05 request.
 func MichelsonString(s string) []byte {
 	b := []byte{tezos.MagicMichelson, 0x01}
