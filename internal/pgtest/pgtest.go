@@ -308,7 +308,8 @@ func (c *Cluster) WaitStandby(t testing.TB, name, syncState string) {
 		conn, err := pgx.Connect(ctx, c.DSN())
 		if err == nil {
 			got = ""
-			err = conn.QueryRow(ctx, `SELECT sync_state FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'`, name).Scan(&got)
+			// No row yet (not streaming) leaves got empty: try again.
+			_ = conn.QueryRow(ctx, `SELECT sync_state FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'`, name).Scan(&got)
 			conn.Close(context.Background())
 		}
 		cancel()

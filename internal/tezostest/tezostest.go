@@ -127,7 +127,7 @@ func DALEntrapmentEvidence(withLag bool) []byte {
 	}
 	b = binary.BigEndian.AppendUint32(b, 9) // shard index
 	b = binary.BigEndian.AppendUint32(b, 3)
-	b = append(b, 1, 2, 3)                 // shard
+	b = append(b, 1, 2, 3)                // shard
 	return append(b, make([]byte, 48)...) // proof
 }
 
