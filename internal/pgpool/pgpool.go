@@ -125,10 +125,16 @@ func (p *Pool) Migrate(ctx context.Context, versionTable string, lockKey int64, 
 }
 
 // Ping is a committed one-row write to versionTable, which fails when the
-// server is down, read-only or a standby.
+// server is down, read-only or a standby. It tries twice: after a failover
+// the first idle connection of the pool is the dead one to the old
+// primary, and the pool replaces it on that failure.
 func (p *Pool) Ping(ctx context.Context, versionTable string) error {
 	ctx, cancel := p.Call(ctx)
 	defer cancel()
-	_, err := p.Exec(ctx, `UPDATE `+pgx.Identifier{versionTable}.Sanitize()+` SET checked_at = now() WHERE id = 1`)
+	q := `UPDATE ` + pgx.Identifier{versionTable}.Sanitize() + ` SET checked_at = now() WHERE id = 1`
+	_, err := p.Exec(ctx, q)
+	if err != nil && ctx.Err() == nil {
+		_, err = p.Exec(ctx, q)
+	}
 	return err
 }
