@@ -289,3 +289,83 @@ func countLines(f io.ReaderAt, from, to int64) (int64, error) {
 	}
 	return n, nil
 }
+
+// Inspection is what Inspect found at the tail of an audit file.
+type Inspection struct {
+	Lines      int64       // complete lines
+	TornTail   int64       // bytes of an incomplete last line OpenFile would cut off
+	Break      *ChainBreak // the tail does not match the anchor: OpenFile would record a chain break
+	Unanchored bool        // lines but no anchor
+}
+
+// Inspect reads an audit file and its anchor without writing anything and
+// tells what OpenFile would find (config check runs it beside the daemon).
+// A missing file is an empty one.
+func Inspect(path string) (*Inspection, error) {
+	anchor, aerr := ReadAnchor(path)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	in := &Inspection{}
+	var size int64
+	if f != nil {
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		size = st.Size()
+		if size > 0 {
+			last, err := lastNewline(f, size)
+			if err != nil {
+				return nil, fmt.Errorf("audit %s: %w", path, err)
+			}
+			in.TornTail, size = size-last, last
+		}
+	}
+	var rdr io.ReaderAt = bytes.NewReader(nil)
+	if f != nil {
+		rdr = f
+	}
+	in.Lines, in.Break, in.Unanchored, err = tailState(rdr, size, anchor, aerr)
+	if err != nil {
+		return nil, fmt.Errorf("audit %s: %w", path, err)
+	}
+	return in, nil
+}
+
+// lastNewline returns the offset just after the last newline of the size
+// bytes of f (0 when there is none in the last 8 MiB).
+func lastNewline(f io.ReaderAt, size int64) (int64, error) {
+	const window = 8 << 20
+	start := max(size-window, 0)
+	buf := make([]byte, size-start)
+	if _, err := f.ReadAt(buf, start); err != nil && err != io.EOF {
+		return 0, err
+	}
+	return start + int64(bytes.LastIndexByte(buf, '\n')+1), nil
+}
+
+// tailState counts the lines of an audit file (f, size bytes of complete
+// lines) and compares its tail with its anchor (anchor, or aerr when the
+// anchor could not be read; neither: no anchor).
+func tailState(f io.ReaderAt, size int64, anchor *Anchor, aerr error) (lines int64, brk *ChainBreak, unanchored bool, err error) {
+	switch {
+	case aerr != nil:
+		n, err := countLines(f, 0, size)
+		if err != nil {
+			return 0, nil, false, err
+		}
+		return n, &ChainBreak{Lines: n, Reason: fmt.Sprintf("the anchor is unreadable (%v): the tail cannot be vouched for", aerr)}, false, nil
+	case anchor == nil:
+		n, err := countLines(f, 0, size)
+		return n, nil, n > 0, err
+	default:
+		n, brk, err := checkTail(f, size, anchor)
+		return n, brk, false, err
+	}
+}

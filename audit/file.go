@@ -135,26 +135,12 @@ func (a *File) reconcile(path string) error {
 		return aerr
 	}
 	a.anchor = w
-	switch {
-	case aerr != nil:
-		n, err := countLines(a.f, 0, a.size)
-		if err != nil {
-			return err
-		}
-		a.lines = n
-		a.Break = &ChainBreak{Lines: n, Reason: fmt.Sprintf("the anchor %s is unreadable (%v): the tail cannot be vouched for", AnchorPath(path), aerr)}
-	case anc == nil:
-		n, err := countLines(a.f, 0, a.size)
-		if err != nil {
-			return err
-		}
-		a.lines, a.Unanchored = n, n > 0
-	default:
-		n, brk, err := checkTail(a.f, a.size, anc)
-		if err != nil {
-			return err
-		}
-		a.lines, a.Break = n, brk
+	if aerr != nil {
+		aerr = fmt.Errorf("%s: %w", AnchorPath(path), aerr)
+	}
+	var err error
+	if a.lines, a.Break, a.Unanchored, err = tailState(a.f, a.size, anc, aerr); err != nil {
+		return err
 	}
 	if b := a.Break; b != nil {
 		rec := &Record{Event: EventChainBreak, Outcome: Failed, Reason: b.Reason, AnchorLines: b.Anchor.Lines}
