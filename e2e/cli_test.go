@@ -109,14 +109,16 @@ func TestCLI_WatermarkShowExportImport(t *testing.T) {
 		t.Fatalf("export: %v %s", err, out)
 	}
 	var doc struct {
-		Marks []struct {
-			ID   struct{ Key string }
-			Mark struct{ Level, Round int64 }
+		Version int
+		Marks   []struct {
+			Key, Kind, Digest string
+			Level, Round      int64
 		}
 	}
 	data, _ := os.ReadFile(exp)
-	if err := json.Unmarshal(data, &doc); err != nil || len(doc.Marks) != 1 || doc.Marks[0].Mark.Level != 42 {
-		t.Fatalf("export: %v %s", err, data)
+	if err := json.Unmarshal(data, &doc); err != nil || doc.Version != 2 || len(doc.Marks) != 1 || doc.Marks[0].Level != 42 ||
+		doc.Marks[0].Kind != "attestation" || doc.Marks[0].Key != pkh || !strings.HasPrefix(doc.Marks[0].Digest, strings.TrimSuffix(strings.Fields(out)[len(strings.Fields(out))-1], "…")) {
+		t.Fatalf("export (names and hex, as show prints them): %v %s\nshow: %s", err, data, out)
 	}
 	// Import into a fresh store, then the old level is refused there.
 	dir2 := t.TempDir()

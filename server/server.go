@@ -113,9 +113,11 @@ func build(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Lo
 	if check {
 		open = watermark.OpenReadOnly
 	}
-	if s.store, err = open(ctx, cfg.Watermark); err != nil {
+	store, err := open(ctx, cfg.Watermark)
+	if err != nil {
 		return nil, nil, fmt.Errorf("watermark: %w", err)
 	}
+	s.store = store
 	if cfg.Audit != "" {
 		w, err := s.openAudit(cfg, check)
 		if err != nil {
@@ -263,6 +265,7 @@ func loadSettings(cfg *config.Config) (*settings, error) {
 		for _, p := range []string{cfg.Audit, audit.AnchorPath(cfg.Audit)} {
 			if err := fscheck.File(p); err != nil {
 				errs = append(errs, fmt.Errorf("audit: %w", err))
+				break
 			}
 		}
 	} else {

@@ -28,14 +28,22 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return Open(dir)
+		s, err := Open(dir)
+		if err != nil {
+			return nil, err // not a nil *Store in a non-nil Store
+		}
+		return s, nil
 	})
 	watermark.RegisterReadOnly("file", func(_ context.Context, u *url.URL) (watermark.Store, error) {
 		dir, err := urlDir(u)
 		if err != nil {
 			return nil, err
 		}
-		return OpenReadOnly(dir)
+		s, err := OpenReadOnly(dir)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	})
 }
 
