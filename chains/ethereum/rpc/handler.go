@@ -74,7 +74,7 @@ type Options struct {
 type Handler struct {
 	opts     Options
 	log      *slog.Logger
-	chainID  *big.Int            // nil: not configured
+	chainID  *big.Int // nil: not configured
 	upstream *upstream
 	methods  map[string]method
 	p        *pipeline.Pipeline
