@@ -45,9 +45,6 @@ type decisionSeries struct {
 	store    bool               // the watermark store failed
 }
 
-// Version is set by the build (-ldflags "-X github.com/keyward/keyward/server.Version=…").
-var Version = "dev"
-
 // NewMetrics registers keyward's metrics on a fresh registry.
 func NewMetrics() *Metrics {
 	reg := prometheus.NewRegistry()
@@ -86,7 +83,7 @@ func NewMetrics() *Metrics {
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keyward_build_info", Help: "Build information."}, []string{"version"})
-	build.WithLabelValues(Version).Set(1)
+	build.WithLabelValues(ReadBuildInfo().Version).Set(1)
 	reg.MustRegister(m.requests, m.latency, m.backendLatency, m.refusals, m.rejected, m.backendErrors, m.watermarkErrors, m.reloads, m.auditChainBreaks, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
