@@ -6,8 +6,11 @@ export GOFLAGS ?= -buildvcs=false
 
 .PHONY: test deps go-test fuzz bench build lint
 
+# The version keyward prints (keyward version, keyward_build_info).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo "(devel)")
+
 build:
-	$(GO) build -o bin/keyward ./cmd/keyward
+	$(GO) build -ldflags "-X github.com/keyward/keyward/server.Version=$(VERSION)" -o bin/keyward ./cmd/keyward
 
 test: deps lint go-test fuzz
 

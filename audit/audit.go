@@ -15,7 +15,8 @@ const (
 )
 
 // Record is one decision, or (Count > 0) a summary of requests refused
-// before a key and caller were known. It never holds a secret; Payload is
+// before a key and caller were known, or (Event set) something keyward
+// itself records, such as a chain break. It never holds a secret; Payload is
 // set only when the key's config asks for full payloads.
 type Record struct {
 	Time       time.Time `json:"time"`
@@ -39,7 +40,12 @@ type Record struct {
 	Reason     string    `json:"reason,omitempty"`     // readable reason
 	Count      int       `json:"count,omitempty"`      // summary records: requests of this cause since the last summary
 	Payload    string    `json:"payload,omitempty"`    // full payload hex, only when the key's config asks
-	Prev       string    `json:"prev"`                 // SHA-256 of the previous line (hex); "" for the first line
+	Event      string    `json:"event,omitempty"`      // EventChainBreak; "" for decisions and summaries
+	// AnchorLines and AnchorHash are the anchor a chain-break record found
+	// unmatched: the line count and SHA-256 (hex) of the old head.
+	AnchorLines int64  `json:"anchor_lines,omitempty"`
+	AnchorHash  string `json:"anchor_hash,omitempty"`
+	Prev        string `json:"prev"` // SHA-256 of the previous line (hex); "" for the first line
 }
 
 // Logger records decisions. Log must return an error when the record could

@@ -41,7 +41,8 @@ func sample() *audit.Record {
 }
 
 func TestRecord_MarshalJSONMatchesEncodingJSON(t *testing.T) {
-	for _, r := range []*audit.Record{sample(), {Chain: "ethereum", Outcome: audit.Signed}, {Time: time.Unix(0, 1).UTC(), Outcome: audit.Failed, Operations: []string{}}} {
+	for _, r := range []*audit.Record{sample(), {Chain: "ethereum", Outcome: audit.Signed}, {Time: time.Unix(0, 1).UTC(), Outcome: audit.Failed, Operations: []string{}},
+		{Event: audit.EventChainBreak, Outcome: audit.Failed, Reason: "lines removed", AnchorLines: 59, AnchorHash: "ab12", Prev: "cd"}} {
 		got, _ := r.MarshalJSON()
 		if want := reflectJSON(t, r); !bytes.Equal(got, want) {
 			t.Errorf("MarshalJSON:\n got %s\nwant %s", got, want)

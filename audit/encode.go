@@ -59,6 +59,12 @@ func (r *Record) appendJSON(b []byte) []byte {
 		b = strconv.AppendInt(b, int64(r.Count), 10)
 	}
 	b = optString(b, `,"payload":`, r.Payload)
+	b = optString(b, `,"event":`, r.Event)
+	if r.AnchorLines != 0 {
+		b = append(b, `,"anchor_lines":`...)
+		b = strconv.AppendInt(b, r.AnchorLines, 10)
+	}
+	b = optString(b, `,"anchor_hash":`, r.AnchorHash)
 	b = append(b, `,"prev":`...)
 	b = appendString(b, r.Prev)
 	return append(b, '}')

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -15,15 +16,23 @@ import (
 // File appends records to a file as JSON lines, each carrying the hash of
 // the previous line. Concurrent Log calls are group-committed: the lines
 // queued while one write is in flight go out together in the next write,
-// and each Log returns only once its own line is in the file (fdatasync'd
-// too with Sync: true). A failed or short write is cut back to the last
-// complete line, so the chain stays verifiable once space returns.
+// and each Log returns only once its own line is in the file. A failed or
+// short write is cut back to the last complete line, so the chain stays
+// verifiable once space returns.
+//
+// Durability: by default a line is written with write(2) before Log
+// returns (it survives a crash of keyward, not of the machine); at most
+// FileOptions.AnchorInterval later the file is fdatasync'd and the anchor
+// (AnchorPath) records its count and last hash. With Sync (audit_sync:
+// always) every write is fdatasync'd, and the anchor written and
+// fdatasync'd, before Log returns.
 type File struct {
 	mu      sync.Mutex
 	cond    sync.Cond
 	f       *os.File
 	sync    bool
 	writing bool   // a goroutine is writing a batch
+	closing bool   // Close has begun: Log refuses
 	open    *batch // lines queued, not yet being written
 	broken  error  // a failed write could not be cut back; refuse until it can
 
@@ -32,41 +41,154 @@ type File struct {
 	durable [32]byte // hash of the last line written in full
 	durHas  bool
 	size    int64 // end of the last line written in full
+	lines   int64 // lines written in full
+
+	anchorMu    sync.Mutex // serializes anchor writes; never taken with mu held
+	anchor      *anchorFile
+	onAnchorErr func(error)
+	stop        chan struct{} // closed by Close to stop the anchor flusher (nil with Sync)
+	flushed     chan struct{} // closed when the flusher has stopped
 
 	// TruncatedTail is the number of bytes of an incomplete last line (a
 	// torn write) that OpenFile cut off so the next line starts clean.
 	TruncatedTail int64
+	// Break is set when OpenFile found the file's tail not matching its
+	// anchor (lines removed from the end, the anchored line edited, or the
+	// anchor unreadable). OpenFile then wrote a chain-break record (Event
+	// EventChainBreak) linking the old head, and continued the chain from
+	// the lines the file holds.
+	Break *ChainBreak
+	// Unanchored is set when the file held lines but had no anchor (written
+	// before anchors, or the anchor was removed): a tail removed before now
+	// cannot be detected. The anchor starts from the file as it is.
+	Unanchored bool
 }
 
 type batch struct {
-	buf  []byte
-	last [32]byte // hash of the batch's last line
-	err  error
-	done bool
+	buf   []byte
+	lines int64
+	last  [32]byte // hash of the batch's last line
+	err   error
+	done  bool
 }
 
 // FileOptions tune OpenFile.
 type FileOptions struct {
-	// Sync fdatasyncs every write before Log returns (audit_sync: always).
+	// Sync fdatasyncs every write, then writes and fdatasyncs the anchor,
+	// before Log returns (audit_sync: always).
 	Sync bool
+	// AnchorInterval is how often, without Sync, the file is fdatasync'd and
+	// the anchor moved to its last line (when lines were added); 0: 1s.
+	AnchorInterval time.Duration
+	// OnAnchorError, when set, is told of every failure of that periodic
+	// fdatasync and anchor write (the lines themselves were written).
+	OnAnchorError func(error)
 }
 
-// OpenFile opens (or creates, mode 0600) an audit file and resumes its chain.
+// OpenFile opens (or creates, mode 0600, with its directory) an audit file
+// and resumes its chain.
 func OpenFile(path string) (*File, error) { return OpenFileWith(path, FileOptions{}) }
 
-// OpenFileWith is OpenFile with options.
+// OpenFileWith is OpenFile with options. It cuts off a torn last line,
+// checks the tail against the anchor (see File.Break) and anchors the file.
 func OpenFileWith(path string, opts FileOptions) (*File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	a := &File{f: f, sync: opts.Sync}
+	a := &File{f: f, sync: opts.Sync, onAnchorErr: opts.OnAnchorError}
 	a.cond.L = &a.mu
 	if err := a.resume(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("audit %s: %w", path, err)
 	}
+	if err := a.reconcile(path); err != nil {
+		if a.anchor != nil {
+			a.anchor.close()
+		}
+		f.Close()
+		return nil, fmt.Errorf("audit %s: %w", path, err)
+	}
+	if !opts.Sync {
+		every := opts.AnchorInterval
+		if every <= 0 {
+			every = time.Second
+		}
+		a.stop, a.flushed = make(chan struct{}), make(chan struct{})
+		go a.flusher(every)
+	}
 	return a, nil
+}
+
+// EventChainBreak is the Event of the record OpenFile writes when the
+// file's tail does not match its anchor.
+const EventChainBreak = "chain_break"
+
+// reconcile counts the file's lines, checks its tail against the anchor,
+// records a chain break when they differ, and anchors the file as it is.
+func (a *File) reconcile(path string) error {
+	w, anc, aerr := openAnchorFile(AnchorPath(path))
+	if w == nil {
+		return aerr
+	}
+	a.anchor = w
+	if aerr != nil {
+		aerr = fmt.Errorf("%s: %w", AnchorPath(path), aerr)
+	}
+	var err error
+	if a.lines, a.Break, a.Unanchored, err = tailState(a.f, a.size, anc, aerr); err != nil {
+		return err
+	}
+	if b := a.Break; b != nil {
+		rec := &Record{Event: EventChainBreak, Outcome: Failed, Reason: b.Reason, AnchorLines: b.Anchor.Lines}
+		if b.Anchor.Lines > 0 {
+			rec.AnchorHash = hex.EncodeToString(b.Anchor.Hash[:])
+		}
+		if err := a.Log(context.Background(), rec); err != nil {
+			return fmt.Errorf("writing the chain-break record: %w", err)
+		}
+	}
+	return a.flushAnchor()
+}
+
+// flushAnchor fdatasyncs the file and moves the anchor to its last complete
+// line, when lines were added since the anchor last moved.
+func (a *File) flushAnchor() error {
+	a.anchorMu.Lock()
+	defer a.anchorMu.Unlock()
+	a.mu.Lock()
+	f := a.f
+	snap := Anchor{Lines: a.lines, Size: a.size, Hash: a.durable}
+	a.mu.Unlock()
+	if f == nil || snap.Lines == 0 || a.anchor.has && a.anchor.cur == snap {
+		return nil
+	}
+	if err := fdatasync(f); err != nil {
+		return fmt.Errorf("audit: fdatasync before anchoring: %w", err)
+	}
+	if err := a.anchor.write(snap); err != nil {
+		return fmt.Errorf("audit: anchor: %w", err)
+	}
+	return nil
+}
+
+func (a *File) flusher(every time.Duration) {
+	defer close(a.flushed)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+			if err := a.flushAnchor(); err != nil && a.onAnchorErr != nil {
+				a.onAnchorErr(err)
+			}
+		}
+	}
 }
 
 // resume finds the last complete line, cuts off a torn tail and sets the
@@ -120,7 +242,7 @@ func (a *File) Log(_ context.Context, r *Record) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.f == nil {
+	if a.f == nil || a.closing {
 		return fmt.Errorf("%w: closed", ErrUnavailable)
 	}
 	if a.broken != nil {
@@ -146,6 +268,7 @@ func (a *File) Log(_ context.Context, r *Record) error {
 	a.has = true
 	b.last = a.prev
 	b.buf = append(b.buf, '\n')
+	b.lines++
 	for !b.done {
 		if a.writing {
 			a.cond.Wait()
@@ -154,20 +277,28 @@ func (a *File) Log(_ context.Context, r *Record) error {
 		// No write in flight, so b is the open batch: write it.
 		a.writing = true
 		a.open = nil
+		next := Anchor{Lines: a.lines + b.lines, Size: a.size + int64(len(b.buf)), Hash: b.last}
 		a.mu.Unlock()
 		n, err := a.f.Write(b.buf)
-		if err == nil && a.sync {
-			err = fdatasync(a.f)
-		}
-		a.mu.Lock()
-		a.writing = false
 		if err == nil && n < len(b.buf) {
 			err = io.ErrShortWrite
 		}
+		if err == nil && a.sync {
+			err = fdatasync(a.f)
+			if err == nil {
+				a.anchorMu.Lock()
+				if err = a.anchor.write(next); err != nil {
+					err = fmt.Errorf("anchor: %w", err)
+				}
+				a.anchorMu.Unlock()
+			}
+		}
+		a.mu.Lock()
+		a.writing = false
 		if err != nil {
 			a.failLocked(b, err)
 		} else {
-			a.size += int64(n)
+			a.size, a.lines = next.Size, next.Lines
 			a.durable, a.durHas = b.last, true
 		}
 		b.done = true
@@ -190,28 +321,36 @@ func (a *File) failLocked(b *batch, err error) {
 	a.prev, a.has = a.durable, a.durHas
 }
 
-// Sync flushes the file to disk.
-func (a *File) Sync() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.f == nil {
-		return nil
-	}
-	return a.f.Sync()
-}
+// Sync fdatasyncs the file and moves the anchor to its last line.
+func (a *File) Sync() error { return a.flushAnchor() }
 
-// Close waits for writes in flight, syncs and closes the file.
+// Close waits for writes in flight, fdatasyncs the file, anchors its last
+// line and closes it. Log fails from the moment Close begins.
 func (a *File) Close() error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	if a.closing || a.f == nil {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closing = true
 	for a.writing || a.open != nil {
 		a.cond.Wait()
 	}
-	if a.f == nil {
-		return nil
+	a.mu.Unlock()
+	if a.stop != nil {
+		close(a.stop)
+		<-a.flushed
 	}
-	err := a.f.Sync()
+	err := a.flushAnchor()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if serr := a.f.Sync(); err == nil {
+		err = serr
+	}
 	if cerr := a.f.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := a.anchor.close(); err == nil {
 		err = cerr
 	}
 	a.f = nil

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -41,6 +42,7 @@ type Config struct {
 	// (default) or ignore (watermark.ReplicationMode).
 	WatermarkReplication string               `yaml:"watermark_replication"`
 	Audit                string               `yaml:"audit"`
+	AuditSync            string               `yaml:"audit_sync"` // "always": fdatasync every audit line before answering; "" (default): write(2) only, on disk within a second
 	Keys                 map[string]KeyConfig `yaml:"keys"`
 	Log                  LogConfig            `yaml:"log"`
 }
@@ -53,6 +55,9 @@ type TezosConfig struct {
 	TLS            *TLSConfig `yaml:"tls"`
 	Disabled       bool       `yaml:"disabled"`
 	ListKnownKeys  bool       `yaml:"list_known_keys"` // serve GET /known_keys (off by default, as Octez's --allow-list-known-keys)
+	// AllowNonLoopback lets the listener bind beyond loopback without
+	// authorized_keys or client certificates (warned at every start).
+	AllowNonLoopback bool `yaml:"allow_non_loopback"`
 }
 
 // EthereumConfig configures the Ethereum JSON-RPC listener.
@@ -61,7 +66,7 @@ type EthereumConfig struct {
 	TokensFile       string     `yaml:"tokens_file"`
 	ChainID          uint64     `yaml:"chain_id"`
 	Upstream         string     `yaml:"upstream"`
-	AllowNonLoopback bool       `yaml:"allow_non_loopback"` // listen beyond loopback without tokens (warned at every start)
+	AllowNonLoopback bool       `yaml:"allow_non_loopback"` // listen beyond loopback without tokens or client certificates (warned at every start)
 	MaxBodyBytes     int64      `yaml:"max_body_bytes"`
 	MaxBatch         int        `yaml:"max_batch"`
 	TLS              *TLSConfig `yaml:"tls"`
@@ -222,14 +227,70 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("%s: %v", l.name, err))
 		}
 	}
-	if c.Ethereum.Listen != "" && c.Ethereum.TokensFile == "" && !c.Ethereum.AllowNonLoopback && !IsLoopback(c.Ethereum.Listen) {
-		errs = append(errs, "ethereum.listen: not a loopback address and no tokens_file; set tokens_file or allow_non_loopback: true")
+	if c.TezosExposed() && !c.Tezos.AllowNonLoopback {
+		errs = append(errs, "tezos.listen: not a loopback address and neither authorized_keys nor tls.client_ca is set: anyone who can reach it could ask for signatures; set one of them or allow_non_loopback: true")
+	}
+	if c.EthereumExposed() && !c.Ethereum.AllowNonLoopback {
+		errs = append(errs, "ethereum.listen: not a loopback address and neither tokens_file nor tls.client_ca is set: anyone who can reach it could ask for signatures; set one of them or allow_non_loopback: true")
+	}
+	for _, t := range []struct {
+		name string
+		tls  *TLSConfig
+	}{{"tezos.tls", c.Tezos.TLS}, {"ethereum.tls", c.Ethereum.TLS}} {
+		if t.tls == nil {
+			continue
+		}
+		if t.tls.Cert == "" || t.tls.Key == "" {
+			errs = append(errs, t.name+": cert and key are both required (PEM files)")
+		}
+	}
+	switch c.AuditSync {
+	case "", AuditSyncAlways:
+	default:
+		errs = append(errs, fmt.Sprintf("audit_sync: %q is not a setting (write always, or leave it out)", c.AuditSync))
+	}
+	if c.AuditSync != "" && c.Audit == "" {
+		errs = append(errs, "audit_sync: set without audit")
+	}
+	if c.Server.ShutdownTimeout != "" {
+		if d, err := time.ParseDuration(c.Server.ShutdownTimeout); err != nil || d <= 0 {
+			errs = append(errs, fmt.Sprintf("server.shutdown_timeout: %q is not a positive duration (e.g. 15s)", c.Server.ShutdownTimeout))
+		}
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Sprintf("log.level: %q is not a level (debug, info, warn, error)", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		errs = append(errs, fmt.Sprintf("log.format: %q is not a format (text, json)", c.Log.Format))
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
 }
+
+// AuditSyncAlways is the audit_sync setting that fdatasyncs every audit line
+// before the answer.
+const AuditSyncAlways = "always"
+
+// TezosExposed reports whether the Tezos listener binds beyond loopback
+// without client authentication (authorized_keys or client certificates).
+func (c *Config) TezosExposed() bool {
+	return !c.Tezos.Disabled && !IsLoopback(c.Tezos.Listen) && len(c.Tezos.AuthorizedKeys) == 0 && !c.Tezos.TLS.verifiesClients()
+}
+
+// EthereumExposed reports whether the Ethereum listener binds beyond
+// loopback without client authentication (bearer tokens or client
+// certificates).
+func (c *Config) EthereumExposed() bool {
+	return c.Ethereum.Listen != "" && !IsLoopback(c.Ethereum.Listen) && c.Ethereum.TokensFile == "" && !c.Ethereum.TLS.verifiesClients()
+}
+
+func (t *TLSConfig) verifiesClients() bool { return t != nil && t.ClientCA != "" }
 
 // KeyNames returns the configured key names, sorted.
 func (c *Config) KeyNames() []string {

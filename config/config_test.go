@@ -50,10 +50,18 @@ func TestParse_RejectsInvalid(t *testing.T) {
 		"key without ref":         "watermark: file:///x\nkeys:\n  a: {}\n",
 		"bad listen":              minimal + "tezos:\n  listen: nonsense\n",
 		"bad ethereum amount":     "watermark: file:///x\nkeys:\n  a:\n    ref: file:///k\n    ethereum:\n      max_value: lots\n",
-		"ethereum open to the world without tokens": minimal + "ethereum:\n  listen: 0.0.0.0:8550\n",
-		"empty":                         "",
-		"unknown watermark_replication": minimal + "watermark_replication: sync\n",
-		"watermark_replication in the wrong section": minimal + "server:\n  watermark_replication: warn\n",
+		"ethereum open to the world without tokens":       minimal + "ethereum:\n  listen: 0.0.0.0:8550\n",
+		"unknown watermark_replication":                   minimal + "watermark_replication: sync\n",
+		"watermark_replication in the wrong section":      minimal + "server:\n  watermark_replication: warn\n",
+		"tezos open to the world without authentication":  minimal + "tezos:\n  listen: 0.0.0.0:6732\n",
+		"tezos on every interface without authentication": minimal + "tezos:\n  listen: \":6732\"\n",
+		"tls without a key":                               minimal + "tezos:\n  tls: {cert: /etc/keyward/tezos.crt}\n",
+		"audit_sync not a setting":                        minimal + "audit: /tmp/a.jsonl\naudit_sync: sometimes\n",
+		"audit_sync without audit":                        minimal + "audit_sync: always\n",
+		"shutdown_timeout not a time":                     minimal + "server:\n  shutdown_timeout: soon\n",
+		"log level typo":                                  minimal + "log:\n  level: debgu\n",
+		"log format typo":                                 minimal + "log:\n  format: xml\n",
+		"empty":                                           "",
 	}
 	for name, text := range cases {
 		if _, err := Parse(strings.NewReader(text)); err == nil {
@@ -62,9 +70,41 @@ func TestParse_RejectsInvalid(t *testing.T) {
 	}
 }
 
-func TestParse_EthereumBeyondLoopbackWhenAllowed(t *testing.T) {
-	if _, err := Parse(strings.NewReader(minimal + "ethereum:\n  listen: 0.0.0.0:8550\n  allow_non_loopback: true\n")); err != nil {
-		t.Fatal(err)
+// A listener beyond loopback needs client authentication, or
+// allow_non_loopback: true, on both sides (issue 14 finding 5).
+func TestParse_ListenerBeyondLoopbackNeedsAuthenticationOrAllow(t *testing.T) {
+	for name, text := range map[string]string{
+		"ethereum allowed":               "ethereum:\n  listen: 0.0.0.0:8550\n  allow_non_loopback: true\n",
+		"ethereum with client TLS":       "ethereum:\n  listen: 0.0.0.0:8550\n  tls: {cert: /c, key: /k, client_ca: /ca}\n",
+		"tezos allowed":                  "tezos:\n  listen: 0.0.0.0:6732\n  allow_non_loopback: true\n",
+		"tezos with authorized keys":     "tezos:\n  listen: 0.0.0.0:6732\n  authorized_keys: [tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx]\n",
+		"tezos with client TLS":          "tezos:\n  listen: 0.0.0.0:6732\n  tls: {cert: /c, key: /k, client_ca: /ca}\n",
+		"tezos disabled":                 "tezos:\n  listen: 0.0.0.0:6732\n  disabled: true\n",
+		"tezos on localhost":             "tezos:\n  listen: localhost:6732\n",
+		"audit_sync always beside audit": "audit: /tmp/a.jsonl\naudit_sync: always\n",
+	} {
+		if _, err := Parse(strings.NewReader(minimal + text)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	_, err := Parse(strings.NewReader(minimal + "tezos:\n  listen: 0.0.0.0:6732\n  tls: {cert: /c, key: /k}\n"))
+	if err == nil || !strings.Contains(err.Error(), "tezos.listen") || !strings.Contains(err.Error(), "allow_non_loopback") {
+		t.Fatalf("tezos beyond loopback with server-only TLS: %v", err)
+	}
+}
+
+// Finding 7 of issue 14: an unknown field is named by its YAML path, never
+// by a Go type.
+func TestParse_UnknownFieldNamesTheYAMLPath(t *testing.T) {
+	for text, want := range map[string]string{
+		minimal + "tezos:\n  listn: 127.0.0.1:1\n":                  "tezos.listn: unknown field",
+		minimal + "tezos:\n  tls: {cert: a, key: b, cient_ca: c}\n": "tezos.tls.cient_ca: unknown field",
+		minimal + "    tezos: {allw: []}\n":                         "keys.baker.tezos.allw: unknown field",
+	} {
+		_, err := Parse(strings.NewReader(text))
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "config.") {
+			t.Errorf("err = %v, want %q", err, want)
+		}
 	}
 }
 

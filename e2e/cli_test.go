@@ -63,12 +63,13 @@ func TestCLI_ImportShowListCheck(t *testing.T) {
 	}
 	// A typo in the config is an error naming the field.
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("watermark: file:///tmp/x\nkeys:\n  a:\n    ref: file:///x\n    tezoss: {}\n"), 0o600)
+	wm := "file://" + filepath.Join(dir, "wm-bad")
+	os.WriteFile(bad, []byte("watermark: "+wm+"\nkeys:\n  a:\n    ref: file:///x\n    tezoss: {}\n"), 0o600)
 	if out, err := testutil.Run(t, passEnv, "config", "check", "--config", bad); err == nil || !strings.Contains(out, "tezoss") {
 		t.Fatalf("typo accepted: %v\n%s", err, out)
 	}
 	// An unknown scheme is a start-up error.
-	os.WriteFile(bad, []byte("watermark: file:///tmp/x\nkeys:\n  a:\n    ref: vault:///x\n"), 0o600)
+	os.WriteFile(bad, []byte("watermark: "+wm+"\nkeys:\n  a:\n    ref: vault:///x\n"), 0o600)
 	if out, err := testutil.Run(t, passEnv, "config", "check", "--config", bad); err == nil || !strings.Contains(out, "unknown key URI scheme") {
 		t.Fatalf("unknown scheme: %v\n%s", err, out)
 	}
@@ -109,14 +110,16 @@ func TestCLI_WatermarkShowExportImport(t *testing.T) {
 		t.Fatalf("export: %v %s", err, out)
 	}
 	var doc struct {
-		Marks []struct {
-			ID   struct{ Key string }
-			Mark struct{ Level, Round int64 }
+		Version int
+		Marks   []struct {
+			Key, Kind, Digest string
+			Level, Round      int64
 		}
 	}
 	data, _ := os.ReadFile(exp)
-	if err := json.Unmarshal(data, &doc); err != nil || len(doc.Marks) != 1 || doc.Marks[0].Mark.Level != 42 {
-		t.Fatalf("export: %v %s", err, data)
+	if err := json.Unmarshal(data, &doc); err != nil || doc.Version != 2 || len(doc.Marks) != 1 || doc.Marks[0].Level != 42 ||
+		doc.Marks[0].Kind != "attestation" || doc.Marks[0].Key != pkh || !strings.HasPrefix(doc.Marks[0].Digest, strings.TrimSuffix(strings.Fields(out)[len(strings.Fields(out))-1], "…")) {
+		t.Fatalf("export (names and hex, as show prints them): %v %s\nshow: %s", err, data, out)
 	}
 	// Import into a fresh store, then the old level is refused there.
 	dir2 := t.TempDir()

@@ -15,7 +15,7 @@ func (s *Server) ethereumHandler(cfg *config.Config) (http.Handler, error) {
 		Log:            s.log,
 		ChainID:        cfg.Ethereum.ChainID,
 		Upstream:       cfg.Ethereum.Upstream,
-		TokensFile:     cfg.Ethereum.TokensFile,
+		Tokens:         s.tokens.Load,
 		MaxBodyBytes:   cfg.Ethereum.MaxBodyBytes,
 		MaxBatch:       cfg.Ethereum.MaxBatch,
 		ClientIdentity: CertSubject,

@@ -13,14 +13,16 @@ import (
 
 // Metrics are keyward's Prometheus metrics, fed by the signing pipeline.
 type Metrics struct {
-	Registry        *prometheus.Registry
-	requests        *prometheus.CounterVec
-	latency         *prometheus.HistogramVec
-	backendLatency  *prometheus.HistogramVec
-	refusals        *prometheus.CounterVec
-	rejected        *prometheus.CounterVec
-	backendErrors   *prometheus.CounterVec
-	watermarkErrors prometheus.Counter
+	Registry         *prometheus.Registry
+	requests         *prometheus.CounterVec
+	latency          *prometheus.HistogramVec
+	backendLatency   *prometheus.HistogramVec
+	refusals         *prometheus.CounterVec
+	rejected         *prometheus.CounterVec
+	backendErrors    *prometheus.CounterVec
+	watermarkErrors  prometheus.Counter
+	reloads          *prometheus.CounterVec
+	auditChainBreaks prometheus.Counter
 
 	// Children resolved once per label set: a label lookup hashes every
 	// label value, on every request.
@@ -42,9 +44,6 @@ type decisionSeries struct {
 	backend  prometheus.Counter // nil unless a backend failed
 	store    bool               // the watermark store failed
 }
-
-// Version is set by the build (-ldflags "-X github.com/keyward/keyward/server.Version=…").
-var Version = "dev"
 
 // NewMetrics registers keyward's metrics on a fresh registry.
 func NewMetrics() *Metrics {
@@ -74,10 +73,18 @@ func NewMetrics() *Metrics {
 		watermarkErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "keyward_watermark_store_errors_total", Help: "Requests refused because the watermark store could not be read or written.",
 		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keyward_config_reloads_total", Help: "Configuration reloads (SIGHUP) by outcome: ok, or failed (the previous configuration stays; the log says why).",
+		}, []string{"outcome"}),
+		auditChainBreaks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyward_audit_chain_breaks_total", Help: "Audit logs found at start with their tail missing or edited (not matching the anchor); a chain-break record was written. Alert on any.",
+		}),
 	}
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("failed")
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keyward_build_info", Help: "Build information."}, []string{"version"})
-	build.WithLabelValues(Version).Set(1)
-	reg.MustRegister(m.requests, m.latency, m.backendLatency, m.refusals, m.rejected, m.backendErrors, m.watermarkErrors, build,
+	build.WithLabelValues(ReadBuildInfo().Version).Set(1)
+	reg.MustRegister(m.requests, m.latency, m.backendLatency, m.refusals, m.rejected, m.backendErrors, m.watermarkErrors, m.reloads, m.auditChainBreaks, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -146,4 +153,13 @@ func (m *Metrics) Rejected(chain pipeline.Chain, class pipeline.Class, rule pipe
 		s.refusal.Inc()
 	}
 	m.rejected.WithLabelValues(chain.String(), class.String(), string(rule)).Inc()
+}
+
+// reloaded counts one configuration reload.
+func (m *Metrics) reloaded(err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "failed"
+	}
+	m.reloads.WithLabelValues(outcome).Inc()
 }

@@ -26,8 +26,10 @@ import (
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/chains/tezos/remotesigner"
 	"github.com/keyward/keyward/config"
+	"github.com/keyward/keyward/internal/fscheck"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/limits"
+	limitsfile "github.com/keyward/keyward/limits/file"
 	limitspostgres "github.com/keyward/keyward/limits/postgres"
 	"github.com/keyward/keyward/pipeline"
 	"github.com/keyward/keyward/signer"
@@ -47,47 +49,92 @@ type Server struct {
 	keys     atomic.Pointer[keyring.Ring]
 	auth     atomic.Pointer[remotesigner.Authorizer]
 	cfg      atomic.Pointer[config.Config]
+	tokens   atomic.Pointer[rpc.TokenSet]
+	tezosTLS atomic.Pointer[tls.Config] // nil: plain HTTP
+	ethTLS   atomic.Pointer[tls.Config]
+	tezosH   http.Handler // nil: tezos.disabled
+	ethH     http.Handler // nil: no ethereum.listen
 
+	reloadMu  sync.Mutex
 	mu        sync.Mutex
 	servers   []*http.Server
 	listeners []net.Listener
 }
 
 // New opens everything the configuration names. Any failure is a start-up
-// error: keyward never starts half-configured.
+// error: keyward never starts half-configured. Every check it makes is the
+// one Check makes, in the same code and words.
 func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logger) (*Server, error) {
-	s := &Server{cfgPath: cfgPath, log: log, metrics: NewMetrics()}
-	s.cfg.Store(cfg)
-	var err error
-	s.store, err = watermark.Open(ctx, cfg.Watermark)
+	s, warnings, err := build(ctx, cfgPath, cfg, log, false)
 	if err != nil {
-		return nil, fmt.Errorf("watermark: %w", err)
-	}
-	if err := s.setupReplication(ctx, cfg); err != nil {
-		s.store.Close()
 		return nil, err
 	}
-	// The budgets live with the watermarks; the store is open even when no
-	// key has limits yet, so a reload can add some.
-	if pg, ok := s.store.(*wmpostgres.Store); ok {
-		// Same database, same replication guard as the marks.
-		s.budgets, err = limitspostgres.Open(ctx, cfg.Watermark, limitspostgres.Options{Write: pg.Replication().Write})
-	} else {
-		s.budgets, err = limits.Open(ctx, cfg.Watermark)
+	for _, w := range warnings {
+		log.Warn(w)
 	}
+	return s, nil
+}
+
+// CheckReport is what Check found in a configuration serve would accept.
+type CheckReport struct {
+	Keys      int
+	Watermark string   // the store's URL, redacted
+	Warnings  []string // what serve would warn about at start
+}
+
+// Check runs every start-up check of New on cfg (settings files, listener
+// addresses, the audit file, the watermark store, every key, the
+// authorized keys, the Ethereum handler), with the same code and error
+// messages, but takes nothing exclusive and writes nothing: the watermark
+// store is opened read-only (the file store's directory lock and the
+// machine-wide key locks are not taken), the audit file is inspected, not
+// opened for append. So it runs beside the daemon serving cfg.
+func Check(ctx context.Context, cfg *config.Config, log *slog.Logger) (*CheckReport, error) {
+	s, warnings, err := build(ctx, "", cfg, log, true)
 	if err != nil {
-		s.store.Close()
-		return nil, fmt.Errorf("limits: %w", err)
+		return nil, err
+	}
+	defer s.Close()
+	return &CheckReport{Keys: len(s.Ring().Keys()), Watermark: watermark.RedactURL(cfg.Watermark), Warnings: warnings}, nil
+}
+
+// build assembles a Server from cfg; with check set it takes and writes
+// nothing (see Check).
+func build(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logger, check bool) (_ *Server, warnings []string, err error) {
+	s := &Server{cfgPath: cfgPath, log: log, metrics: NewMetrics(), audit: audit.Discard{}}
+	s.cfg.Store(cfg)
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	st, err := loadSettings(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.applySettings(st)
+	warnings = st.warnings
+	open := watermark.Open
+	if check {
+		open = watermark.OpenReadOnly
+	}
+	store, err := open(ctx, cfg.Watermark)
+	if err != nil {
+		return nil, nil, fmt.Errorf("watermark: %w", err)
+	}
+	s.store = store
+	if err := s.setupReplication(ctx, cfg); err != nil {
+		return nil, nil, err
+	}
+	if s.budgets, err = openBudgets(ctx, cfg, s.store, check); err != nil {
+		return nil, nil, fmt.Errorf("limits: %w", err)
 	}
 	if cfg.Audit != "" {
-		s.audit, err = audit.OpenFile(cfg.Audit)
+		w, err := s.openAudit(cfg, check)
 		if err != nil {
-			s.store.Close()
-			s.budgets.Close()
-			return nil, err
+			return nil, nil, err
 		}
-	} else {
-		s.audit = audit.Discard{}
+		warnings = append(warnings, w...)
 	}
 	s.metrics.Registry.MustRegister(newBudgetCollector(s.budgets, s.Ring))
 	codes := remotesigner.Codes()
@@ -97,14 +144,14 @@ func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logg
 	s.pipeline = pipeline.New(pipeline.Options{Store: s.store, Budgets: s.budgets, Audit: s.audit, Log: log, Observer: s.metrics, Codes: codes})
 	ring, err := keyring.Open(ctx, cfg, s.openKey)
 	if err != nil {
-		s.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	s.keys.Store(ring)
 	// A file store guards marks only for its own process: lock every key
 	// that signs consensus messages for the whole machine, so a second
-	// keyward serving it from another directory refuses to start.
-	if kl, ok := s.store.(watermark.KeyLocker); ok {
+	// keyward serving it from another directory refuses to start. A check
+	// beside the daemon must not take them.
+	if kl, ok := s.store.(watermark.KeyLocker); ok && !check {
 		var pkhs []string
 		for _, k := range ring.Keys() {
 			if k.Tezos.Allows(tezos.KindBlock) || k.Tezos.Allows(tezos.KindPreattestation) || k.Tezos.Allows(tezos.KindAttestation) {
@@ -112,19 +159,190 @@ func New(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Logg
 			}
 		}
 		if err := kl.LockKeys(pkhs); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("watermark: %w", err)
+			return nil, nil, fmt.Errorf("watermark: %w", err)
 		}
 	}
 	// Key files are decrypted with scrypt (32 MiB each): give that memory back.
 	debug.FreeOSMemory()
 	a, err := remotesigner.NewAuthorizer(cfg.Tezos.AuthorizedKeys)
 	if err != nil {
-		s.Close()
-		return nil, err
+		return nil, nil, fmt.Errorf("tezos.authorized_keys: %w", err)
 	}
 	s.auth.Store(a)
-	return s, nil
+	if !cfg.Tezos.Disabled {
+		s.tezosH = s.tezosHandler()
+	}
+	if cfg.Ethereum.Listen != "" {
+		if s.ethH, err = s.ethereumHandler(cfg); err != nil {
+			return nil, nil, fmt.Errorf("ethereum: %w", err)
+		}
+	}
+	return s, warnings, nil
+}
+
+// openBudgets opens the budget store that lives with the watermarks; it is
+// open even when no key has limits yet, so a reload can add some. On
+// PostgreSQL debits go through the watermark store's replication guard, on
+// its connections. With check, a file store is read without its lock, and
+// the PostgreSQL one (whose open migrates its table) is not opened: the
+// watermark store's read-only open checked the database.
+func openBudgets(ctx context.Context, cfg *config.Config, store watermark.Store, check bool) (limits.Store, error) {
+	pg, isPG := store.(*wmpostgres.Store)
+	switch {
+	case check && isPG:
+		return nil, nil
+	case check:
+		st, err := limitsfile.OpenURLReadOnly(cfg.Watermark)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	case isPG:
+		st, err := limitspostgres.Open(ctx, cfg.Watermark, limitspostgres.Options{Write: pg.Replication().Write})
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	return limits.Open(ctx, cfg.Watermark)
+}
+
+// openAudit opens the audit file (check: inspects it) and returns what to
+// warn about. A tail that does not match its anchor is never continued
+// silently: OpenFile writes a chain-break record linking the old head, and
+// the break is logged as an error and counted in
+// keyward_audit_chain_breaks_total; signing goes on.
+func (s *Server) openAudit(cfg *config.Config, check bool) ([]string, error) {
+	var (
+		brk        *audit.ChainBreak
+		unanchored bool
+		torn       int64
+		warnings   []string
+	)
+	if check {
+		in, err := audit.Inspect(cfg.Audit)
+		if err != nil {
+			return nil, err
+		}
+		brk, unanchored, torn = in.Break, in.Unanchored, in.TornTail
+		if brk != nil {
+			warnings = append(warnings, fmt.Sprintf("audit %s: %v; keyward serve will write a chain-break record and go on", cfg.Audit, brk))
+		}
+	} else {
+		f, err := audit.OpenFileWith(cfg.Audit, audit.FileOptions{
+			Sync: cfg.AuditSync == config.AuditSyncAlways,
+			OnAnchorError: func(err error) {
+				s.log.Error("audit anchor not moved: a removed tail would go unnoticed until it is", "err", err)
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.audit = f
+		brk, unanchored, torn = f.Break, f.Unanchored, f.TruncatedTail
+		if brk != nil {
+			s.metrics.auditChainBreaks.Inc()
+			s.log.Error("audit log tail missing or edited; a chain-break record linking the old head was written and signing continues",
+				"file", cfg.Audit, "reason", brk.Reason, "anchor_lines", brk.Anchor.Lines, "lines", brk.Lines)
+		}
+	}
+	if unanchored {
+		warnings = append(warnings, fmt.Sprintf("audit %s: no anchor (%s): lines removed from its end before now cannot be detected; the anchor starts from the file as it is", cfg.Audit, audit.AnchorPath(cfg.Audit)))
+	}
+	if torn > 0 {
+		warnings = append(warnings, fmt.Sprintf("audit %s: an incomplete last line of %d bytes (a write cut short) is cut off at start", cfg.Audit, torn))
+	}
+	return warnings, nil
+}
+
+// settings are what the configuration names beside the keys and the store:
+// loaded and checked alike at start, by config check and at every reload.
+type settings struct {
+	tokens   *rpc.TokenSet
+	tezosTLS *tls.Config
+	ethTLS   *tls.Config
+	warnings []string
+}
+
+// loadSettings reads the tokens file and the TLS files, and checks the
+// listener addresses and that the audit file can be written. It reports
+// every problem, not only the first.
+func loadSettings(cfg *config.Config) (*settings, error) {
+	st := &settings{}
+	var errs []error
+	if cfg.Ethereum.TokensFile != "" {
+		ts, err := rpc.LoadTokenSet(cfg.Ethereum.TokensFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		st.tokens = ts
+	}
+	var err error
+	if cfg.Tezos.TLS != nil && !cfg.Tezos.Disabled {
+		if st.tezosTLS, err = tlsConfig(cfg.Tezos.TLS); err != nil {
+			errs = append(errs, fmt.Errorf("tezos.tls: %w", err))
+		}
+	}
+	if cfg.Ethereum.TLS != nil && cfg.Ethereum.Listen != "" {
+		if st.ethTLS, err = tlsConfig(cfg.Ethereum.TLS); err != nil {
+			errs = append(errs, fmt.Errorf("ethereum.tls: %w", err))
+		}
+	}
+	seen := map[string]string{}
+	for _, l := range listeners(cfg) {
+		addr, err := net.ResolveTCPAddr("tcp", l.addr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", l.field, err))
+			continue
+		}
+		if other, dup := seen[addr.String()]; dup && addr.Port != 0 {
+			errs = append(errs, fmt.Errorf("%s: %s is also %s", l.field, l.addr, other))
+		}
+		seen[addr.String()] = l.field
+	}
+	if cfg.Audit != "" {
+		for _, p := range []string{cfg.Audit, audit.AnchorPath(cfg.Audit)} {
+			if err := fscheck.File(p); err != nil {
+				errs = append(errs, fmt.Errorf("audit: %w", err))
+				break
+			}
+		}
+	} else {
+		st.warnings = append(st.warnings, "no audit log configured (audit:): decisions are not recorded")
+	}
+	if cfg.TezosExposed() {
+		st.warnings = append(st.warnings, fmt.Sprintf("tezos listener %s is not on loopback and has neither authorized_keys nor client TLS: anyone who can reach it may ask for signatures (allowed by allow_non_loopback)", cfg.Tezos.Listen))
+	}
+	if cfg.EthereumExposed() {
+		st.warnings = append(st.warnings, fmt.Sprintf("ethereum listener %s is not on loopback and has neither tokens_file nor client TLS: anyone who can reach it may ask for signatures (allowed by allow_non_loopback)", cfg.Ethereum.Listen))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return st, nil
+}
+
+func (s *Server) applySettings(st *settings) {
+	s.tokens.Store(st.tokens)
+	s.tezosTLS.Store(st.tezosTLS)
+	s.ethTLS.Store(st.ethTLS)
+}
+
+type listener struct{ name, field, addr string }
+
+// listeners are the listeners cfg turns on.
+func listeners(cfg *config.Config) []listener {
+	var l []listener
+	if !cfg.Tezos.Disabled {
+		l = append(l, listener{"tezos", "tezos.listen", cfg.Tezos.Listen})
+	}
+	if cfg.Ethereum.Listen != "" {
+		l = append(l, listener{"ethereum", "ethereum.listen", cfg.Ethereum.Listen})
+	}
+	if cfg.Server.MetricsListen != "" {
+		l = append(l, listener{"metrics", "server.metrics_listen", cfg.Server.MetricsListen})
+	}
+	return l
 }
 
 func (s *Server) openKey(ctx context.Context, ref string) (signer.Key, error) {
@@ -139,10 +357,24 @@ func (s *Server) openKey(ctx context.Context, ref string) (signer.Key, error) {
 // Ring returns the current key ring.
 func (s *Server) Ring() *keyring.Ring { return s.keys.Load() }
 
-// Reload re-reads the config file and swaps policies and authorized keys.
-// Key references must not change (a changed or added key needs a restart).
-func (s *Server) Reload(ctx context.Context) error {
+// Reload re-reads the config file and swaps, all at once or not at all,
+// policies, authorized keys, allowed origins, Ethereum bearer tokens and
+// TLS certificates, keys and client CAs. Anything it cannot swap (a key
+// reference, a listener address, the store, the audit file, ...) changed
+// makes it fail naming the setting; a failed reload keeps the running state
+// and says why.
+func (s *Server) Reload(ctx context.Context) (err error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	defer func() { s.metrics.reloaded(err) }()
 	cfg, err := config.Load(s.cfgPath)
+	if err != nil {
+		return err
+	}
+	if changed := restartOnly(s.cfg.Load(), cfg); len(changed) > 0 {
+		return fmt.Errorf("reload: %s changed; restart keyward to apply that (nothing was reloaded)", strings.Join(changed, ", "))
+	}
+	st, err := loadSettings(cfg)
 	if err != nil {
 		return err
 	}
@@ -153,10 +385,10 @@ func (s *Server) Reload(ctx context.Context) error {
 		ok, found := old.ByName(name)
 		u, err := signer.ParseURI(kc.Ref)
 		if err != nil {
-			return err
+			return fmt.Errorf("key %s: %w", name, err)
 		}
 		if !found || ok.Ref != u.Redacted() {
-			return fmt.Errorf("reload: key %s is new or its ref changed; restart keyward to open it", name)
+			return fmt.Errorf("reload: key %s is new or its ref changed; restart keyward to open it (nothing was reloaded)", name)
 		}
 		k, err := keyring.NewKey(name, u, ok.Signer, kc)
 		if err != nil {
@@ -170,13 +402,45 @@ func (s *Server) Reload(ctx context.Context) error {
 	}
 	a, err := remotesigner.NewAuthorizer(cfg.Tezos.AuthorizedKeys)
 	if err != nil {
-		return err
+		return fmt.Errorf("tezos.authorized_keys: %w", err)
 	}
+	s.applySettings(st)
 	s.keys.Store(ring)
 	s.auth.Store(a)
 	s.cfg.Store(cfg)
-	s.log.Info("configuration reloaded", "keys", len(keys), "authorized_keys", len(cfg.Tezos.AuthorizedKeys))
+	for _, w := range st.warnings {
+		s.log.Warn(w)
+	}
+	s.log.Info("configuration reloaded", "keys", len(keys), "authorized_keys", len(cfg.Tezos.AuthorizedKeys),
+		"ethereum_tokens", st.tokens.Len(), "tezos_tls", st.tezosTLS != nil, "ethereum_tls", st.ethTLS != nil)
 	return nil
+}
+
+// restartOnly names the settings that differ between a and b and that
+// only a restart applies.
+func restartOnly(a, b *config.Config) []string {
+	var changed []string
+	diff := func(name string, same bool) {
+		if !same {
+			changed = append(changed, name)
+		}
+	}
+	diff("tezos.listen", a.Tezos.Listen == b.Tezos.Listen)
+	diff("tezos.disabled", a.Tezos.Disabled == b.Tezos.Disabled)
+	diff("tezos.tls (turned on or off)", (a.Tezos.TLS == nil) == (b.Tezos.TLS == nil))
+	diff("ethereum.listen", a.Ethereum.Listen == b.Ethereum.Listen)
+	diff("ethereum.tls (turned on or off)", (a.Ethereum.TLS == nil) == (b.Ethereum.TLS == nil))
+	diff("ethereum.chain_id", a.Ethereum.ChainID == b.Ethereum.ChainID)
+	diff("ethereum.upstream", a.Ethereum.Upstream == b.Ethereum.Upstream)
+	diff("ethereum.max_body_bytes", a.Ethereum.MaxBodyBytes == b.Ethereum.MaxBodyBytes)
+	diff("ethereum.max_batch", a.Ethereum.MaxBatch == b.Ethereum.MaxBatch)
+	diff("server.metrics_listen", a.Server.MetricsListen == b.Server.MetricsListen)
+	diff("server.pprof", a.Server.Pprof == b.Server.Pprof)
+	diff("watermark", a.Watermark == b.Watermark)
+	diff("audit", a.Audit == b.Audit)
+	diff("audit_sync", a.AuditSync == b.AuditSync)
+	diff("log", a.Log == b.Log)
+	return changed
 }
 
 // tezosHandler builds the Tezos remote-signer handler.
@@ -204,36 +468,24 @@ func CertSubject(r *http.Request) string {
 // gracefully: stop accepting, finish in-flight requests, close stores.
 func (s *Server) Run(ctx context.Context) error {
 	cfg := s.cfg.Load()
-	type srv struct {
-		name, addr string
-		h          http.Handler
-		tls        *config.TLSConfig
-	}
-	var list []srv
-	if !cfg.Tezos.Disabled {
-		list = append(list, srv{"tezos", cfg.Tezos.Listen, s.tezosHandler(), cfg.Tezos.TLS})
-	}
-	if cfg.Ethereum.Listen != "" {
-		h, err := s.ethereumHandler(cfg)
-		if err != nil {
-			return fmt.Errorf("ethereum: %w", err)
+	for _, l := range listeners(cfg) {
+		var h http.Handler
+		var tlsSlot *atomic.Pointer[tls.Config]
+		switch l.name {
+		case "tezos":
+			h, tlsSlot = s.tezosH, &s.tezosTLS
+		case "ethereum":
+			h, tlsSlot = s.ethH, &s.ethTLS
+		default:
+			h = s.opsHandler()
 		}
-		if cfg.Ethereum.TokensFile == "" && !config.IsLoopback(cfg.Ethereum.Listen) {
-			s.log.Warn("ethereum listener is not on loopback and has no tokens_file: anyone who can reach it may ask for signatures (allowed by allow_non_loopback)", "listen", cfg.Ethereum.Listen)
-		}
-		list = append(list, srv{"ethereum", cfg.Ethereum.Listen, h, cfg.Ethereum.TLS})
-	}
-	if cfg.Server.MetricsListen != "" {
-		list = append(list, srv{"metrics", cfg.Server.MetricsListen, s.opsHandler(), nil})
-	}
-	for _, l := range list {
 		ln, err := net.Listen("tcp", l.addr)
 		if err != nil {
 			s.closeListeners()
 			return fmt.Errorf("%s listener: %w", l.name, err)
 		}
 		hs := &http.Server{
-			Handler:           l.h,
+			Handler:           h,
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,
 			WriteTimeout:      30 * time.Second,
@@ -241,24 +493,21 @@ func (s *Server) Run(ctx context.Context) error {
 			MaxHeaderBytes:    16 << 10,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		}
-		if l.tls != nil {
-			tc, err := tlsConfig(l.tls)
-			if err != nil {
-				ln.Close()
-				s.closeListeners()
-				return fmt.Errorf("%s tls: %w", l.name, err)
-			}
+		scheme := "http"
+		if tlsSlot != nil && tlsSlot.Load() != nil {
+			// Each handshake takes the current certificate and client CA,
+			// so a reload applies to the next connection.
+			tc := &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				return tlsSlot.Load(), nil
+			}}
 			hs.TLSConfig = tc
 			ln = tls.NewListener(ln, tc)
+			scheme = "https"
 		}
 		s.mu.Lock()
 		s.servers = append(s.servers, hs)
 		s.listeners = append(s.listeners, ln)
 		s.mu.Unlock()
-		scheme := "http"
-		if l.tls != nil {
-			scheme = "https"
-		}
 		s.log.Info("listening", "service", l.name, "url", scheme+"://"+ln.Addr().String())
 	}
 	errc := make(chan error, len(s.servers))
@@ -275,7 +524,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case runErr = <-errc:
 	}
 	timeout := 15 * time.Second
-	if d, err := time.ParseDuration(cfg.Server.ShutdownTimeout); err == nil && d > 0 {
+	if d, err := time.ParseDuration(s.cfg.Load().Server.ShutdownTimeout); err == nil && d > 0 {
 		timeout = d
 	}
 	s.log.Info("shutting down: finishing in-flight requests", "timeout", timeout)
@@ -319,20 +568,21 @@ func (s *Server) Close() {
 	}
 }
 
+// tlsConfig loads a listener's certificate, key and client CA.
 func tlsConfig(c *config.TLSConfig) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cert %s, key %s: %w", c.Cert, c.Key, err)
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if c.ClientCA != "" {
 		pem, err := os.ReadFile(c.ClientCA)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("client_ca: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client_ca %s: no certificates", c.ClientCA)
+			return nil, fmt.Errorf("client_ca %s: no PEM certificates", c.ClientCA)
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.RequireAndVerifyClientCert

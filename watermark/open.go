@@ -14,8 +14,9 @@ import (
 type Opener func(ctx context.Context, u *url.URL) (Store, error)
 
 var (
-	regMu   sync.RWMutex
-	openers = map[string]Opener{}
+	regMu     sync.RWMutex
+	openers   = map[string]Opener{}
+	readOnlys = map[string]Opener{}
 )
 
 // Register makes a store available under a URL scheme; registering a scheme twice panics.
@@ -28,14 +29,42 @@ func Register(scheme string, o Opener) {
 	openers[scheme] = o
 }
 
+// RegisterReadOnly registers the read-only opener of a scheme already
+// registered: for stores that hold a lock only one process may take (the
+// file store), a view that takes none, for tools that run beside the
+// daemon. Registering one twice panics.
+func RegisterReadOnly(scheme string, o Opener) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := readOnlys[scheme]; dup {
+		panic("watermark: read-only scheme " + scheme + " registered twice")
+	}
+	readOnlys[scheme] = o
+}
+
 // Open opens the store named by rawURL. An unknown scheme is an error.
 func Open(ctx context.Context, rawURL string) (Store, error) {
+	return open(ctx, rawURL, false)
+}
+
+// OpenReadOnly opens the store named by rawURL for reading beside a
+// running keyward: it takes no lock and writes nothing, and its writing
+// methods fail. A scheme without a read-only opener (PostgreSQL, shared by
+// many instances and locking nothing of its own) is opened as Open does.
+func OpenReadOnly(ctx context.Context, rawURL string) (Store, error) {
+	return open(ctx, rawURL, true)
+}
+
+func open(ctx context.Context, rawURL string, readOnly bool) (Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil { // net/url's error quotes the whole URL
 		return nil, fmt.Errorf("watermark %q: not a valid URL (want file:///dir or postgres://user@host/db)", RedactURL(rawURL))
 	}
 	regMu.RLock()
 	o, ok := openers[u.Scheme]
+	if ro, has := readOnlys[u.Scheme]; readOnly && has {
+		o = ro
+	}
 	known := make([]string, 0, len(openers))
 	for s := range openers {
 		known = append(known, s)

@@ -36,6 +36,8 @@ type Entry struct {
 var (
 	// ErrUnavailable: the store could not be read or written; nothing may be signed.
 	ErrUnavailable = errors.New("watermark store unavailable")
+	// ErrReadOnly: a write to a store opened with OpenReadOnly.
+	ErrReadOnly = errors.New("watermark store opened read-only")
 )
 
 // RefusedError is returned by Advance when the request is not above the mark.

@@ -5,24 +5,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/keyward/keyward/config"
-	"github.com/keyward/keyward/keyring"
-	"github.com/keyward/keyward/watermark"
+	"github.com/keyward/keyward/server"
 )
 
 const configHelp = `Usage: keyward config check --config FILE
+       keyward config example [--root DIR]
 
-Validates the configuration strictly (unknown fields are errors), opens every
-key and the watermark store, and reports what is wrong.
+Subcommands:
+  check    validate a configuration as keyward serve would at start
+  example  print a complete annotated configuration
 `
 
-// cmdConfig runs "keyward config check".
+const configCheckHelp = `Usage: keyward config check --config FILE
+
+Runs every check keyward serve makes at start, in the same code and with the
+same messages: the configuration strictly (unknown fields are errors), the
+tokens file, the TLS certificates, keys and client CAs, the listener
+addresses, that the audit file and the watermark directory can be written,
+the watermark store, every key (opened, public key read), the authorized
+keys. It takes no lock and opens nothing for writing, so it runs beside the
+daemon serving that configuration: edit, check, then systemctl reload.
+`
+
+// cmdConfig runs "keyward config check" and "keyward config example".
 func cmdConfig(args []string, stdout, stderr io.Writer) error {
 	return subcommands("config", args, stdout, stderr, map[string]func([]string) error{
 		"check": func(a []string) error {
-			fs := newFlags("config check", configHelp, stdout)
+			fs := newFlags("config check", configCheckHelp, stdout)
 			cfgPath := fs.String("config", "", "configuration file")
 			if _, err := parse(fs, a, stderr); err != nil {
 				return err
@@ -36,21 +49,16 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			ring, err := keyring.Open(ctx, cfg, nil)
+			rep, err := server.Check(ctx, cfg, slog.New(slog.DiscardHandler))
 			if err != nil {
 				return err
 			}
-			defer ring.Close()
-			st, err := watermark.Open(ctx, cfg.Watermark)
-			if err != nil {
-				return err
+			for _, w := range rep.Warnings {
+				fmt.Fprintln(stdout, "warning:", w)
 			}
-			defer st.Close()
-			if err := st.Ready(ctx); err != nil {
-				return fmt.Errorf("watermark store not writable: %w", err)
-			}
-			fmt.Fprintf(stdout, "%s: OK (%d keys, watermark %s)\n", *cfgPath, len(ring.Keys()), watermark.RedactURL(cfg.Watermark))
+			fmt.Fprintf(stdout, "%s: OK (%d keys, watermark %s)\n", *cfgPath, rep.Keys, rep.Watermark)
 			return nil
 		},
+		"example": cmdConfigExample(stdout, stderr),
 	}, configHelp)
 }

@@ -130,9 +130,9 @@ its passphrase in --octez-passphrase-file or $KEYWARD_OCTEZ_PASSPHRASE) or a
 	if *from == "" {
 		return errors.New("--from SECRET_FILE is required")
 	}
-	text, err := local.ReadPassphraseFile(*from) // same permission check and newline trim
+	text, err := local.ReadSecretFile(*from, "secret key file") // the permission check and newline trim of passphrase files
 	if err != nil {
-		return fmt.Errorf("secret file: %w", err)
+		return err
 	}
 	defer clear(text)
 	opts, err := wf.options()

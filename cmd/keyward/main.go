@@ -20,12 +20,12 @@ Usage:
 Commands:
   serve            run the signer (serve --config FILE, or serve --dev)
   keys             generate, import, show and list keys
-  config check     validate a configuration file and open its keys
+  config           check a configuration as serve would (safe beside it), print an example
   watermark        show, set, export and import high watermarks
   limits show      print what each key spent of its rolling limits
   audit verify     check the hash chain of an audit log
   bench            drive a running keyward with concurrent requests
-  version          print the version
+  version          print the version and VCS revision
 
 Run "keyward <command> --help" for the flags of a command.
 `
@@ -110,8 +110,13 @@ func newFlags(name, synopsis string, stdout io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "%s\n\nFlags:\n", strings.TrimSpace(synopsis))
-		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "%s\n", strings.TrimSpace(synopsis))
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprint(fs.Output(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }

@@ -27,8 +27,10 @@ With --dev and no config it creates DIR (default ./keyward-dev) holding a fresh
 tz2 (secp256k1) key stored UNENCRYPTED (for development only; a warning is
 printed at every start), a watermark folder and a config, then serves the
 Tezos remote-signer protocol on 127.0.0.1:6732 and Ethereum JSON-RPC on
-127.0.0.1:8550. Signals: SIGTERM/SIGINT shut down gracefully, SIGHUP reloads
-policies and authorized keys.`
+127.0.0.1:8550. Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads
+policies, authorized keys, allowed origins, the Ethereum tokens file and the
+TLS certificates, keys and client CAs, all at once or, when anything is wrong
+or needs a restart, not at all (the log says why).`
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", serveHelp, stdout)

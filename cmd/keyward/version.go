@@ -1,21 +1,6 @@
 package main
 
-import (
-	"runtime/debug"
+import "github.com/keyward/keyward/server"
 
-	"github.com/keyward/keyward/server"
-)
-
-func version() string {
-	v := server.Version
-	if v == "dev" {
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-					v = "dev-" + s.Value[:12]
-				}
-			}
-		}
-	}
-	return v
-}
+// version is the line "keyward version" prints after "keyward ".
+func version() string { return server.ReadBuildInfo().String() }

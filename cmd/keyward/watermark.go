@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -12,19 +13,53 @@ import (
 
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/watermark"
+	wmfile "github.com/keyward/keyward/watermark/file"
 )
 
 const watermarkHelp = `Usage: keyward watermark <subcommand> --config FILE
 
 Subcommands:
-  show --config FILE                       print every mark
+  show --config FILE                       print every mark (safe beside a running keyward)
+  export --config FILE [--out FILE]        write every mark as JSON (safe beside a running keyward)
   set --config FILE --key PKH --chain NET --kind block|preattestation|attestation --level N [--round R] --force
-                                           overwrite one mark (only with --force; never lower one while a baker runs)
-  export --config FILE [--out FILE]        write every mark as JSON
-  import --config FILE --in FILE [--force] load marks from JSON; a mark is only raised unless --force
+                                           overwrite one mark (keyward stopped; never lower one while a baker runs)
+  import --config FILE --in FILE [--force] load marks from JSON (keyward stopped); a mark is only raised unless --force
+
+Run "keyward watermark <subcommand> --help" for its flags.
 `
 
-func openStore(cfgPath string) (watermark.Store, error) {
+const watermarkShowHelp = `Usage: keyward watermark show --config FILE
+
+Prints every mark of the configured store: key, chain, kind, level, round and
+the start of the payload digest. It reads the store without taking its lock,
+so it runs beside the keyward serving it (a mark being written at that moment
+may show as the one before it).
+`
+
+const watermarkExportHelp = `Usage: keyward watermark export --config FILE [--out FILE]
+
+Writes every mark as JSON (version 2: kinds by name, digests and signatures
+in hex, as watermark show prints them), to stdout or to FILE (mode 0600).
+Like show, it runs beside the keyward serving the store.
+`
+
+const watermarkSetHelp = `Usage: keyward watermark set --config FILE --key PKH --chain NET --kind block|preattestation|attestation --level N [--round R] --force
+
+Overwrites one mark. Writes go through the store's own serialization: with
+the file store keyward must be stopped (the directory is locked while it
+runs). Lowering a mark while a baker runs can make it double-sign.
+`
+
+const watermarkImportHelp = `Usage: keyward watermark import --config FILE --in FILE [--force]
+
+Loads marks written by watermark export (version 2, or version 1 of older
+keywards); a mark is only raised unless --force. With the file store keyward
+must be stopped.
+`
+
+// openStore opens the configured store: read-only (no lock, beside a
+// running keyward) for show and export, for writing for set and import.
+func openStore(cfgPath string, write bool) (watermark.Store, error) {
 	if cfgPath == "" {
 		return nil, errors.New("--config FILE is required")
 	}
@@ -32,7 +67,77 @@ func openStore(cfgPath string) (watermark.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return watermark.Open(context.Background(), cfg.Watermark)
+	if !write {
+		return watermark.OpenReadOnly(context.Background(), cfg.Watermark)
+	}
+	st, err := watermark.Open(context.Background(), cfg.Watermark)
+	if errors.Is(err, wmfile.ErrLocked) {
+		return nil, fmt.Errorf("%w: changing marks goes through the store's own lock; stop keyward first (watermark show and export work while it runs)", err)
+	}
+	return st, err
+}
+
+// exportDoc is the JSON of watermark export, version 2.
+type exportDoc struct {
+	Version int          `json:"version"`
+	Marks   []exportMark `json:"marks"`
+}
+
+type exportMark struct {
+	Key       string `json:"key"`
+	Chain     string `json:"chain"`
+	Kind      string `json:"kind"` // block, preattestation, attestation
+	Level     int64  `json:"level"`
+	Round     int64  `json:"round"`
+	Digest    string `json:"digest"`              // hex
+	Signature string `json:"signature,omitempty"` // hex
+}
+
+// readExport decodes an export of version 2, or 1 (kind as a number,
+// digest and signature in base64).
+func readExport(data []byte) ([]watermark.Entry, error) {
+	var head struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, err
+	}
+	switch head.Version {
+	case 1:
+		var doc struct {
+			Marks []watermark.Entry `json:"marks"`
+		}
+		if err := json.Unmarshal(data, &doc); err != nil {
+			return nil, err
+		}
+		return doc.Marks, nil
+	case 2:
+		var doc exportDoc
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&doc); err != nil {
+			return nil, err
+		}
+		out := make([]watermark.Entry, 0, len(doc.Marks))
+		for i, m := range doc.Marks {
+			kb, err := kindByte(m.Kind)
+			if err != nil {
+				return nil, fmt.Errorf("marks[%d]: %w", i, err)
+			}
+			e := watermark.Entry{ID: watermark.ID{Key: m.Key, Chain: m.Chain, Kind: kb}, Mark: watermark.Mark{Level: m.Level, Round: m.Round}}
+			if e.Mark.Digest, err = hex.DecodeString(m.Digest); err != nil {
+				return nil, fmt.Errorf("marks[%d].digest: not hex", i)
+			}
+			if m.Signature != "" {
+				if e.Mark.Signature, err = hex.DecodeString(m.Signature); err != nil {
+					return nil, fmt.Errorf("marks[%d].signature: not hex", i)
+				}
+			}
+			out = append(out, e)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unsupported export version %d (want 1 or 2)", head.Version)
 }
 
 func kindName(b byte) string {
@@ -64,12 +169,12 @@ func kindByte(s string) (byte, error) {
 func cmdWatermark(args []string, stdout, stderr io.Writer) error {
 	return subcommands("watermark", args, stdout, stderr, map[string]func([]string) error{
 		"show": func(a []string) error {
-			fs := newFlags("watermark show", watermarkHelp, stdout)
+			fs := newFlags("watermark show", watermarkShowHelp, stdout)
 			cfgPath := fs.String("config", "", "configuration file")
 			if _, err := parse(fs, a, stderr); err != nil {
 				return err
 			}
-			st, err := openStore(*cfgPath)
+			st, err := openStore(*cfgPath, false)
 			if err != nil {
 				return err
 			}
@@ -89,7 +194,7 @@ func cmdWatermark(args []string, stdout, stderr io.Writer) error {
 			return tw.Flush()
 		},
 		"set": func(a []string) error {
-			fs := newFlags("watermark set", watermarkHelp, stdout)
+			fs := newFlags("watermark set", watermarkSetHelp, stdout)
 			cfgPath := fs.String("config", "", "configuration file")
 			key := fs.String("key", "", "key address (tz1/tz2/tz3)")
 			chain := fs.String("chain", "", "chain id (Net…)")
@@ -110,7 +215,7 @@ func cmdWatermark(args []string, stdout, stderr io.Writer) error {
 			if *key == "" || *chain == "" || *level < 0 {
 				return errors.New("--key, --chain, --kind and --level are required")
 			}
-			st, err := openStore(*cfgPath)
+			st, err := openStore(*cfgPath, true)
 			if err != nil {
 				return err
 			}
@@ -123,13 +228,13 @@ func cmdWatermark(args []string, stdout, stderr io.Writer) error {
 			return nil
 		},
 		"export": func(a []string) error {
-			fs := newFlags("watermark export", watermarkHelp, stdout)
+			fs := newFlags("watermark export", watermarkExportHelp, stdout)
 			cfgPath := fs.String("config", "", "configuration file")
 			out := fs.String("out", "-", "output file (- for stdout)")
 			if _, err := parse(fs, a, stderr); err != nil {
 				return err
 			}
-			st, err := openStore(*cfgPath)
+			st, err := openStore(*cfgPath, false)
 			if err != nil {
 				return err
 			}
@@ -138,10 +243,12 @@ func cmdWatermark(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			if marks == nil {
-				marks = []watermark.Entry{}
+			doc := exportDoc{Version: 2, Marks: []exportMark{}}
+			for _, e := range marks {
+				doc.Marks = append(doc.Marks, exportMark{Key: e.ID.Key, Chain: e.ID.Chain, Kind: kindName(e.ID.Kind), Level: e.Mark.Level, Round: e.Mark.Round,
+					Digest: hex.EncodeToString(e.Mark.Digest), Signature: hex.EncodeToString(e.Mark.Signature)})
 			}
-			data, err := json.MarshalIndent(map[string]any{"version": 1, "marks": marks}, "", "  ")
+			data, err := json.MarshalIndent(doc, "", "  ")
 			if err != nil {
 				return err
 			}
@@ -153,7 +260,7 @@ func cmdWatermark(args []string, stdout, stderr io.Writer) error {
 			return os.WriteFile(*out, data, 0o600)
 		},
 		"import": func(a []string) error {
-			fs := newFlags("watermark import", watermarkHelp, stdout)
+			fs := newFlags("watermark import", watermarkImportHelp, stdout)
 			cfgPath := fs.String("config", "", "configuration file")
 			in := fs.String("in", "", "JSON file written by watermark export")
 			force := fs.Bool("force", false, "overwrite marks even when that lowers them")
@@ -164,17 +271,11 @@ func cmdWatermark(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			var doc struct {
-				Version int               `json:"version"`
-				Marks   []watermark.Entry `json:"marks"`
-			}
-			if err := json.Unmarshal(data, &doc); err != nil {
+			imported, err := readExport(data)
+			if err != nil {
 				return fmt.Errorf("%s: %w", *in, err)
 			}
-			if doc.Version != 1 {
-				return fmt.Errorf("%s: unsupported export version %d", *in, doc.Version)
-			}
-			st, err := openStore(*cfgPath)
+			st, err := openStore(*cfgPath, true)
 			if err != nil {
 				return err
 			}
@@ -189,7 +290,7 @@ func cmdWatermark(args []string, stdout, stderr io.Writer) error {
 				have[e.ID] = e.Mark
 			}
 			n, skipped := 0, 0
-			for _, e := range doc.Marks {
+			for _, e := range imported {
 				if old, ok := have[e.ID]; ok && !*force && !watermark.Above(e.Mark.Level, e.Mark.Round, old.Level, old.Round) {
 					skipped++
 					continue

@@ -153,3 +153,27 @@ func RunJS(t testing.TB, dir, module, script string, args ...string) map[string]
 	}
 	return res
 }
+
+// ReadOnlyDir makes dir refuse new files for this process until the test
+// ends: mode 0500 for an ordinary user, the immutable attribute (chattr +i)
+// for root, whom permission bits do not stop. Missing chattr is a skip, a
+// failure under CI=true.
+func ReadOnlyDir(t testing.TB, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(dir, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o700) })
+		return
+	}
+	chattr := LookPath(t, "chattr")
+	if out, err := exec.Command(chattr, "+i", dir).CombinedOutput(); err != nil {
+		Need(t, "chattr +i (root without CAP_LINUX_IMMUTABLE?)", fmt.Errorf("%w: %s", err, bytes.TrimSpace(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command(chattr, "-i", dir).CombinedOutput(); err != nil {
+			t.Errorf("chattr -i %s: %v %s", dir, err, out)
+		}
+	})
+}

@@ -291,8 +291,12 @@ func readPrivateFile(path, what string) ([]byte, error) {
 
 // ReadPassphraseFile reads a passphrase from a file that must not be
 // accessible by group or others, trimming one trailing newline (LF or CRLF).
-func ReadPassphraseFile(path string) ([]byte, error) {
-	data, err := readPrivateFile(path, "passphrase file")
+func ReadPassphraseFile(path string) ([]byte, error) { return ReadSecretFile(path, "passphrase file") }
+
+// ReadSecretFile is ReadPassphraseFile for any secret text; what names the
+// file in errors ("secret key file").
+func ReadSecretFile(path, what string) ([]byte, error) {
+	data, err := readPrivateFile(path, what)
 	if err != nil {
 		return nil, fmt.Errorf("local: %w", err)
 	}

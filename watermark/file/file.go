@@ -18,35 +18,59 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/keyward/keyward/internal/fscheck"
 	"github.com/keyward/keyward/watermark"
 )
 
 func init() {
-	watermark.Register("file", openURL)
+	watermark.Register("file", func(_ context.Context, u *url.URL) (watermark.Store, error) {
+		dir, err := urlDir(u)
+		if err != nil {
+			return nil, err
+		}
+		s, err := Open(dir)
+		if err != nil {
+			return nil, err // not a nil *Store in a non-nil Store
+		}
+		return s, nil
+	})
+	watermark.RegisterReadOnly("file", func(_ context.Context, u *url.URL) (watermark.Store, error) {
+		dir, err := urlDir(u)
+		if err != nil {
+			return nil, err
+		}
+		s, err := OpenReadOnly(dir)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	})
 }
 
-// openURL opens file:///abs/dir (the directory is created 0700 if missing).
-// A host other than localhost, a relative path, a query or a fragment is an error.
-func openURL(_ context.Context, u *url.URL) (watermark.Store, error) {
+// urlDir returns the directory of file:///abs/dir. A host other than
+// localhost, a relative path, a query or a fragment is an error.
+func urlDir(u *url.URL) (string, error) {
 	if u.Host != "" && u.Host != "localhost" {
-		return nil, fmt.Errorf("watermark file %q: host %q not allowed, use file:///abs/dir", u.Redacted(), u.Host)
+		return "", fmt.Errorf("watermark file %q: host %q not allowed, use file:///abs/dir", u.Redacted(), u.Host)
 	}
 	if u.Opaque != "" || !filepath.IsAbs(u.Path) {
-		return nil, fmt.Errorf("watermark file %q: need an absolute path, file:///abs/dir", u.Redacted())
+		return "", fmt.Errorf("watermark file %q: need an absolute path, file:///abs/dir", u.Redacted())
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("watermark file %q: no query, fragment or user allowed", u.Redacted())
+		return "", fmt.Errorf("watermark file %q: no query, fragment or user allowed", u.Redacted())
 	}
-	return Open(u.Path)
+	return u.Path, nil
 }
 
 // Store is the file watermark store. Marks are loaded at Open and kept in
 // memory; memory moves only after the new mark is durable on disk. One
-// process at a time may open a directory (an flock on .lock enforces it).
+// process at a time may open a directory (an flock on .lock enforces it);
+// OpenReadOnly gives any number of processes a snapshot beside it.
 type Store struct {
-	dir  string
-	dirf *os.File // held open for fsync of the directory
-	lock *os.File
+	dir      string
+	dirf     *os.File // held open for fsync of the directory; nil when read-only
+	lock     *os.File // nil when read-only
+	readOnly bool
 
 	// closeMu is held for reading by every operation and for writing by
 	// Close, so Close waits for operations in flight. Readers never wait
@@ -138,6 +162,9 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watermark file %s: %w", dir, err)
 	}
+	if err := checkWritable(abs); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("watermark file %s: %w: %w", abs, watermark.ErrUnavailable, err)
 	}
@@ -159,14 +186,54 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
+// OpenReadOnly loads the marks of dir without taking its lock, removing
+// anything or creating the directory: a snapshot for watermark show and
+// export and for config check while a keyward serves from dir. Writing
+// methods and LockKeys fail with watermark.ErrReadOnly. It refuses what
+// Open would refuse: a directory this user could not write (or create) and
+// a mark file that cannot be read or parsed. A missing directory holds no
+// marks. A mark written in place while it reads may show as the mark before
+// it (the file's other slot).
+func OpenReadOnly(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("watermark file %s: %w", dir, err)
+	}
+	if err := checkWritable(abs); err != nil {
+		return nil, err
+	}
+	s := &Store{dir: abs, readOnly: true, entries: map[watermark.ID]*entry{}, closing: make(chan struct{})}
+	if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err := s.load(); err != nil {
+		return nil, fmt.Errorf("watermark file %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+// checkWritable refuses a directory that this user could neither write nor
+// create, with the same words for Open and OpenReadOnly.
+func checkWritable(abs string) error {
+	if err := fscheck.Dir(abs); err != nil {
+		return fmt.Errorf("watermark file %s: %w: %w", abs, watermark.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// errReadOnly is the error of every write to a read-only store.
+func (s *Store) errReadOnly() error {
+	return fmt.Errorf("watermark file %s: %w (stop keyward to change marks)", s.dir, watermark.ErrReadOnly)
+}
+
 // readFile reads a mark file at open; tests replace it to make reads fail.
 var readFile = os.ReadFile
 
 // Dir returns the absolute directory of the store.
 func (s *Store) Dir() string { return s.dir }
 
-// load reads every mark file, attaches matching signature files and removes
-// temp files. A temp file is either the previous mark swapped out by the
+// load reads every mark file, attaches matching signature files and
+// (unless read-only) removes temp files. A temp file is either the previous mark swapped out by the
 // last write or a write cut short by a crash, which never took effect: the
 // Advance that wrote it had not returned, so nothing was signed for it.
 func (s *Store) load() error {
@@ -179,10 +246,15 @@ func (s *Store) load() error {
 		name := de.Name()
 		switch {
 		case strings.HasPrefix(name, probePrefix):
-			os.Remove(filepath.Join(s.dir, name))
+			if !s.readOnly {
+				os.Remove(filepath.Join(s.dir, name))
+			}
 		case !strings.HasPrefix(name, namePrefix):
 			// Not ours (lost+found, .lock, an operator's notes).
 		case strings.HasSuffix(name, tmpSuffix):
+			if s.readOnly {
+				continue // a write in flight in the process serving the directory
+			}
 			if err := os.Remove(filepath.Join(s.dir, name)); err != nil {
 				return fmt.Errorf("remove stale %s: %w: %w", name, watermark.ErrUnavailable, err)
 			}
@@ -305,6 +377,9 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 	if len(digest) != 32 {
 		return nil, fmt.Errorf("watermark file %s: digest is %d bytes, want 32", id, len(digest))
 	}
+	if s.readOnly {
+		return nil, s.errReadOnly()
+	}
 	if err := s.begin(); err != nil {
 		return nil, err
 	}
@@ -385,6 +460,9 @@ func (s *Store) rewrite(ctx context.Context, id watermark.ID, e *entry) error {
 // current mark; as the disk may then hold either mark, the next Advance that
 // passes on the current mark first writes it durably again.
 func (s *Store) Revert(ctx context.Context, id watermark.ID, level, round int64, digest []byte) error {
+	if s.readOnly {
+		return s.errReadOnly()
+	}
 	if err := s.begin(); err != nil {
 		return err
 	}
@@ -419,6 +497,9 @@ func (s *Store) Revert(ctx context.Context, id watermark.ID, level, round int64,
 // against the mark when loaded; the mark file itself is never touched, so a
 // crash can lose the signature but never damage the mark.
 func (s *Store) SetSignature(ctx context.Context, id watermark.ID, level, round int64, digest, sig []byte) error {
+	if s.readOnly {
+		return s.errReadOnly()
+	}
 	if err := s.begin(); err != nil {
 		return err
 	}
@@ -478,6 +559,9 @@ func (s *Store) Marks(ctx context.Context) ([]watermark.Entry, error) {
 // Set implements watermark.Store: the mark (with its signature, if any) is
 // written durably whatever the current mark is.
 func (s *Store) Set(ctx context.Context, id watermark.ID, m watermark.Mark) error {
+	if s.readOnly {
+		return s.errReadOnly()
+	}
 	if err := s.begin(); err != nil {
 		return err
 	}
@@ -510,12 +594,16 @@ func (s *Store) Set(ctx context.Context, id watermark.ID, m watermark.Mark) erro
 }
 
 // Ready implements watermark.Store: it creates, fsyncs and removes a probe
-// file in the directory.
+// file in the directory. A read-only store asks the kernel whether this user
+// could write (or create) the directory, and writes nothing.
 func (s *Store) Ready(ctx context.Context) error {
 	if err := s.begin(); err != nil {
 		return err
 	}
 	defer s.end()
+	if s.readOnly {
+		return checkWritable(s.dir)
+	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	p := filepath.Join(s.dir, probePrefix+hex.EncodeToString(rnd[:]))
@@ -543,6 +631,9 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	close(s.closing)
+	if s.readOnly {
+		return nil
+	}
 	s.flushSigs()
 	return errors.Join(s.releaseKeyLocks(), s.dirf.Close(), s.lock.Close())
 }

@@ -46,6 +46,9 @@ var _ watermark.KeyLocker = (*Store)(nil)
 // machine until Close, and from then on Advance locks any other key before
 // its first mark moves. On a platform without flock it locks nothing.
 func (s *Store) LockKeys(keys []string) error {
+	if s.readOnly {
+		return s.errReadOnly()
+	}
 	if err := s.begin(); err != nil {
 		return err
 	}

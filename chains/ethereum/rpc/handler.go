@@ -4,8 +4,6 @@ package rpc
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,9 +37,10 @@ type Options struct {
 	// forwarding allow-list (forwardMethods) go there, and
 	// eth_sendTransaction is served.
 	Upstream string
-	// TokensFile optionally names a bearer-token file (see LoadTokens); then
-	// every request needs "Authorization: Bearer <token>".
-	TokensFile string
+	// Tokens returns the current bearer tokens (see LoadTokenSet); it may
+	// change between calls (reload). While it returns a set, every request
+	// needs "Authorization: Bearer <token>"; nil (or a nil set): no tokens.
+	Tokens func() *TokenSet
 	// ClientIdentity, when set, returns an identity for the caller from the
 	// request (e.g. a TLS client certificate subject).
 	ClientIdentity func(r *http.Request) string
@@ -75,8 +74,7 @@ type Options struct {
 type Handler struct {
 	opts     Options
 	log      *slog.Logger
-	tokens   map[[32]byte]string // sha256(token) -> client name; nil: no authentication
-	chainID  *big.Int            // nil: not configured
+	chainID  *big.Int // nil: not configured
 	upstream *upstream
 	methods  map[string]method
 	p        *pipeline.Pipeline
@@ -105,15 +103,8 @@ func NewHandler(opts Options) (*Handler, error) {
 	if opts.ChainID != 0 {
 		h.chainID = new(big.Int).SetUint64(opts.ChainID)
 	}
-	if opts.TokensFile != "" {
-		toks, err := LoadTokens(opts.TokensFile)
-		if err != nil {
-			return nil, err
-		}
-		h.tokens = map[[32]byte]string{}
-		for name, tok := range toks {
-			h.tokens[sha256.Sum256([]byte(tok))] = name
-		}
+	if h.opts.Tokens == nil {
+		h.opts.Tokens = func() *TokenSet { return nil }
 	}
 	if opts.Upstream != "" {
 		u, err := newUpstream(opts.Upstream, opts.HTTPClient)
@@ -213,7 +204,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			caller.IDs = append(caller.IDs, id)
 		}
 	}
-	if _, browser := r.Header["Origin"]; browser && h.tokens == nil {
+	tokens := h.opts.Tokens()
+	if _, browser := r.Header["Origin"]; browser && tokens == nil {
 		// Without tokens anyone who reaches the port is trusted; a web page
 		// the operator visits reaches it too (a no-preflight text/plain POST,
 		// or DNS rebinding to read the answer). Browsers send Origin on every
@@ -221,7 +213,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuseHTTP(w, http.StatusForbidden, caller, pipeline.Fail(pipeline.Refused, RuleOrigin, "browser requests (Origin header) are refused without bearer tokens"))
 		return
 	}
-	authName, ok := h.authenticate(r)
+	authName, ok := authenticate(r, tokens)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
 		h.refuseHTTP(w, http.StatusUnauthorized, caller, pipeline.Fail(pipeline.Unauthenticated, RuleTokens, "missing or invalid bearer token"))
@@ -359,10 +351,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// authenticate returns the client name of the bearer token, or "" when no
-// tokens are configured.
-func (h *Handler) authenticate(r *http.Request) (string, bool) {
-	if h.tokens == nil {
+// authenticate returns the client name of the request's bearer token, or
+// "" when no tokens are configured.
+func authenticate(r *http.Request, tokens *TokenSet) (string, bool) {
+	if tokens == nil {
 		return "", true
 	}
 	const prefix = "Bearer "
@@ -370,14 +362,7 @@ func (h *Handler) authenticate(r *http.Request) (string, bool) {
 	if len(a) <= len(prefix) || !equalFold(a[:len(prefix)], prefix) {
 		return "", false
 	}
-	sum := sha256.Sum256([]byte(a[len(prefix):]))
-	// Look up by hash, then compare in constant time.
-	for k, name := range h.tokens {
-		if subtle.ConstantTimeCompare(k[:], sum[:]) == 1 {
-			return name, true
-		}
-	}
-	return "", false
+	return tokens.Lookup(a[len(prefix):])
 }
 
 func equalFold(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -361,7 +362,11 @@ func TestHandler_AuditRecordsEveryDecisionWithTokenName(t *testing.T) {
 	if err := os.WriteFile(path, []byte("# clients\nbot-1 s3cret-token-for-bot-1\nops   another-long-token-ops\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, func(o *rpc.Options) { o.TokensFile = path })
+	tokens, err := rpc.LoadTokenSet(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(o *rpc.Options) { o.Tokens = func() *rpc.TokenSet { return tokens } })
 	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"personal_sign","params":["0x68656c6c6f","` + e.addr["open"].Hex() + `"]}`)
 
 	for _, hdr := range [][]string{nil, {"Authorization", "Bearer wrong-token-wrong-token"}, {"Authorization", "Basic Ym90OnB3"}} {
@@ -470,5 +475,45 @@ func TestHandler_EmptyRingListsNoAccounts(t *testing.T) {
 	var ans rpcAnswer
 	if err := json.Unmarshal(raw, &ans); err != nil || string(ans.Result) != "[]" {
 		t.Fatalf("answer %s", raw)
+	}
+}
+
+// Finding 3 of issue 14: a reload kept the tokens read at start. The
+// handler asks Options.Tokens on every request, so a new set takes effect
+// at once: the revoked token is refused, the new one accepted.
+func TestHandler_TokensAreReadOnEveryRequest(t *testing.T) {
+	dir := t.TempDir()
+	load := func(text string) *rpc.TokenSet {
+		p := filepath.Join(dir, "tokens")
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ts, err := rpc.LoadTokenSet(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	var cur atomic.Pointer[rpc.TokenSet]
+	cur.Store(load("bot old-token-0123456789\n"))
+	e := newEnv(t, func(o *rpc.Options) { o.Tokens = cur.Load })
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_accounts","params":[]}`)
+	status := func(tok string) int {
+		s, _ := e.post(t, body, "Authorization", "Bearer "+tok)
+		return s
+	}
+	if status("old-token-0123456789") != http.StatusOK || status("new-token-0123456789") != http.StatusUnauthorized {
+		t.Fatal("before the swap")
+	}
+	cur.Store(load("bot new-token-0123456789\n"))
+	if got := status("old-token-0123456789"); got != http.StatusUnauthorized {
+		t.Errorf("revoked token: HTTP %d, want 401", got)
+	}
+	if got := status("new-token-0123456789"); got != http.StatusOK {
+		t.Errorf("new token: HTTP %d, want 200", got)
+	}
+	cur.Store(nil) // tokens_file removed: no authentication
+	if s, _ := e.post(t, body); s != http.StatusOK {
+		t.Errorf("without tokens: HTTP %d", s)
 	}
 }

@@ -31,7 +31,11 @@ func TestClients_UnlistedTokenGetsTheUnknownAccountAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ring, _ = keyring.New([]*keyring.Key{scoped})
-	e := newEnvRing(t, ring, addrs, func(o *rpc.Options) { o.TokensFile = tokens })
+	ts, err := rpc.LoadTokenSet(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvRing(t, ring, addrs, func(o *rpc.Options) { o.Tokens = func() *rpc.TokenSet { return ts } })
 	addr := e.addr["scoped"].Hex()
 	call := func(token, method, params string) string {
 		_, raw := e.post(t, []byte(`{"jsonrpc":"2.0","id":1,"method":"`+method+`","params":`+params+`}`), "Authorization", "Bearer "+token)

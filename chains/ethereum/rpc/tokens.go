@@ -3,6 +3,8 @@ package rpc
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"os"
@@ -66,4 +68,47 @@ func LoadTokens(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("%w %s: no tokens", ErrTokensFile, path)
 	}
 	return out, nil
+}
+
+// TokenSet is a loaded bearer-tokens file, kept as token hashes. A nil
+// *TokenSet authenticates nobody and means: no tokens configured.
+type TokenSet struct {
+	byHash map[[32]byte]string // sha256(token) -> client name
+}
+
+// LoadTokenSet reads a bearer-tokens file (see LoadTokens).
+func LoadTokenSet(path string) (*TokenSet, error) {
+	toks, err := LoadTokens(path)
+	if err != nil {
+		return nil, err
+	}
+	ts := &TokenSet{byHash: make(map[[32]byte]string, len(toks))}
+	for name, tok := range toks {
+		ts.byHash[sha256.Sum256([]byte(tok))] = name
+	}
+	return ts, nil
+}
+
+// Len is the number of tokens.
+func (ts *TokenSet) Len() int {
+	if ts == nil {
+		return 0
+	}
+	return len(ts.byHash)
+}
+
+// Lookup returns the client name of token. The token is compared by its
+// hash, in constant time against every entry.
+func (ts *TokenSet) Lookup(token string) (string, bool) {
+	if ts == nil {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(token))
+	name, found := "", false
+	for k, n := range ts.byHash {
+		if subtle.ConstantTimeCompare(k[:], sum[:]) == 1 {
+			name, found = n, true
+		}
+	}
+	return name, found
 }
