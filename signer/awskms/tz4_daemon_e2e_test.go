@@ -10,9 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/internal/testutil"
@@ -30,17 +28,33 @@ var cliTz4Re = regexp.MustCompile(`(?m)^tz address:\s+(tz4\S+)$`)
 func TestDaemon_Tz4BakerInAKMSSealedKeyFile(t *testing.T) {
 	e := startEmulator(t)
 	ctx := testCtx(t)
-	c := e.client()
-	out, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecSymmetricDefault, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
+	keysBefore, err := e.client().ListKeys(ctx, &kms.ListKeysInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/tz4-seal"), TargetKeyId: out.KeyMetadata.KeyId}); err != nil {
+	// The sealing key, made by keyward itself.
+	created, err := testutil.Run(t, nil, "keys", "create-kms", "--purpose", "seal", "--alias", "alias/tz4-seal", "--endpoint", e.addr(), "--region", emulatorRegion)
+	sealRef := cliRefRe.FindStringSubmatch(created)
+	if err != nil || sealRef == nil {
+		t.Fatalf("keys create-kms --purpose seal: %v\n%s", err, created)
+	}
+	// An alias in use: nothing is created, for either purpose.
+	for _, purpose := range []string{"seal", "sign"} {
+		out, err := testutil.Run(t, nil, "keys", "create-kms", "--purpose", purpose, "--alias", "alias/tz4-seal", "--endpoint", e.addr(), "--region", emulatorRegion)
+		if err == nil || !strings.Contains(out, "alias already exists") {
+			t.Fatalf("create-kms --purpose %s on an alias in use: %v\n%s", purpose, err, out)
+		}
+	}
+	keysAfter, err := e.client().ListKeys(ctx, &kms.ListKeysInput{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if n := len(keysAfter.Keys) - len(keysBefore.Keys); n != 1 {
+		t.Fatalf("%d KMS keys created, want 1 (the refused creations must create nothing)", n)
 	}
 	dir := t.TempDir()
 	keyPath := filepath.Join(dir, "tz4.json")
-	gen, err := testutil.Run(t, nil, "keys", "generate", "--type", "bls", "--out", keyPath, "--seal-with", e.ref("alias/tz4-seal"))
+	gen, err := testutil.Run(t, nil, "keys", "generate", "--type", "bls", "--out", keyPath, "--seal-with", sealRef[1])
 	m := cliTz4Re.FindStringSubmatch(gen)
 	if err != nil || m == nil || !strings.Contains(gen, "BLpk") {
 		t.Fatalf("keys generate --type bls --seal-with: %v\n%s", err, gen)
