@@ -1,4 +1,4 @@
-// Package durable holds the file-system primitives keyward's file stores rely on: one process per directory (flock) and fdatasync.
+// Package durable holds the file-system machinery keyward's file stores share: one process per directory (flock), fdatasync, whole-file replacement (temp, fsync, rename, directory fsync), in-place two-slot writes and the readiness probe.
 package durable
 
 import "errors"

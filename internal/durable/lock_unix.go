@@ -18,12 +18,25 @@ func Lock(dir, name string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	held, err := TryLock(f)
+	if err != nil || !held {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, ErrLocked
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name(), err)
 		}
-		return nil, fmt.Errorf("flock %s: %w", f.Name(), err)
+		return nil, ErrLocked
 	}
 	return f, nil
+}
+
+// TryLock takes an exclusive flock on f without waiting; held is false when
+// another open file holds it.
+func TryLock(f *os.File) (held bool, err error) {
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return false, nil
+		}
+		return false, fmt.Errorf("flock: %w", err)
+	}
+	return true, nil
 }

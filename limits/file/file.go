@@ -3,12 +3,10 @@ package file
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -75,9 +73,8 @@ var (
 // open a directory.
 type Store struct {
 	dir      string
-	dirf     *os.File // held open for fsync of the directory
-	lock     *os.File
-	readOnly bool // OpenReadOnly: no lock, no writes
+	d        *durable.Dir // the locked directory the writes go through; nil when read-only
+	readOnly bool         // OpenReadOnly: no lock, no writes
 
 	// closeMu is held for reading by every operation and for writing by
 	// Close, so Close waits for operations in flight.
@@ -102,11 +99,9 @@ type entry struct {
 	mu    sync.Mutex    // guards state (the pointer; a published state is never modified)
 	state *ledger.State // nil until the key's first debit
 
-	// The file's slots, touched only by the turn holder: size 0 until
-	// the file exists; seq and slot of the slot holding the durable state.
-	size int
-	seq  uint64
-	slot int
+	// The file's slots, touched only by the turn holder: Size 0 until
+	// the file exists; Seq and Index of the slot holding the durable state.
+	slots durable.Slots
 }
 
 var _ limits.Store = (*Store)(nil)
@@ -119,22 +114,17 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("limits file %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
+	d, err := durable.OpenDir(abs, lockName)
+	switch {
+	case errors.Is(err, durable.ErrLocked):
+		return nil, fmt.Errorf("limits file %s: %w", abs, ErrLocked)
+	case err != nil:
 		return nil, fmt.Errorf("limits file %s: %w: %w", abs, limits.ErrUnavailable, err)
 	}
-	lock, err := lockDir(abs)
-	if err != nil {
-		return nil, fmt.Errorf("limits file %s: %w", abs, err)
-	}
-	dirf, err := os.Open(abs)
-	if err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("limits file %s: %w: %w", abs, limits.ErrUnavailable, err)
-	}
-	s := &Store{dir: abs, dirf: dirf, lock: lock, entries: map[string]*entry{}}
+	s := &Store{dir: abs, d: d, entries: map[string]*entry{}}
+	d.Step = s.step
 	if err := s.load(); err != nil {
-		dirf.Close()
-		lock.Close()
+		d.Close()
 		return nil, fmt.Errorf("limits file %s: %w", abs, err)
 	}
 	return s, nil
@@ -171,18 +161,6 @@ func OpenURLReadOnly(raw string) (*Store, error) {
 
 // errReadOnly refuses writes to a store opened with OpenReadOnly.
 var errReadOnly = fmt.Errorf("%w: opened read-only", limits.ErrUnavailable)
-
-// lockDir takes the directory for this process.
-func lockDir(dir string) (*os.File, error) {
-	f, err := durable.Lock(dir, lockName)
-	switch {
-	case errors.Is(err, durable.ErrLocked):
-		return nil, ErrLocked
-	case err != nil:
-		return nil, fmt.Errorf("%w: %w", limits.ErrUnavailable, err)
-	}
-	return f, nil
-}
 
 // Dir returns the absolute directory of the store.
 func (s *Store) Dir() string { return s.dir }
@@ -230,7 +208,7 @@ func (s *Store) load() error {
 			if baseName(st.Key)+fileSuffix != name {
 				return fmt.Errorf("%s: %w: holds the budgets of %q, which belong in %s", name, ErrCorrupt, st.Key, baseName(st.Key)+fileSuffix)
 			}
-			s.entries[st.Key] = &entry{turn: make(chan struct{}, 1), base: baseName(st.Key), state: st, size: size, seq: seq, slot: slot}
+			s.entries[st.Key] = &entry{turn: make(chan struct{}, 1), base: baseName(st.Key), state: st, slots: durable.Slots{Size: size, Seq: seq, Index: slot}}
 		default:
 			return fmt.Errorf("%s: %w: unknown file in the limits directory", name, ErrCorrupt)
 		}
@@ -378,18 +356,7 @@ func (s *Store) Ready(ctx context.Context) error {
 		return err
 	}
 	defer s.end()
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	p := filepath.Join(s.dir, probeName+hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("limits file %s: %w: %w", s.dir, limits.ErrUnavailable, err)
-	}
-	_, werr := f.Write([]byte("probe\n"))
-	serr := f.Sync()
-	cerr := f.Close()
-	rerr := os.Remove(p)
-	if err := errors.Join(werr, serr, cerr, rerr); err != nil {
+	if err := s.d.Probe(probeName); err != nil {
 		return fmt.Errorf("limits file %s: %w: %w", s.dir, limits.ErrUnavailable, err)
 	}
 	return nil
@@ -406,7 +373,7 @@ func (s *Store) Close() error {
 	if s.readOnly {
 		return nil
 	}
-	return errors.Join(s.dirf.Close(), s.lock.Close())
+	return s.d.Close()
 }
 
 func (s *Store) step(name string) error {
@@ -423,10 +390,9 @@ func (s *Store) step(name string) error {
 // debit whose signing failed.
 //
 // Once the key's file exists, st is written in place over the slot that
-// does not hold the current state, then one fdatasync. The file is opened
-// by path for every write, so a directory that was removed or replaced
-// fails the write. The first state of a key, or one too large for the
-// slots, is written as a whole new file with larger slots (replaceFile).
+// does not hold the current state, then one fdatasync. The first state of
+// a key, or one too large for the slots, is written as a whole new file
+// with larger slots (durable.Dir.WriteSlot does both).
 func (s *Store) write(ctx context.Context, e *entry, st *ledger.State) (err error) {
 	defer func() {
 		if err != nil {
@@ -440,91 +406,9 @@ func (s *Store) write(ctx context.Context, e *entry, st *ledger.State) (err erro
 	if err != nil {
 		return err
 	}
-	seq := e.seq + 1
-	if e.size > 0 && slotHeader+len(body) <= e.size {
-		other := 1 - e.slot
-		if err := s.step("write"); err != nil {
-			return err
-		}
-		f, err := os.OpenFile(filepath.Join(s.dir, e.base+fileSuffix), os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		if _, err := f.WriteAt(encodeSlot(seq, body, e.size), int64(other*e.size)); err != nil {
-			f.Close()
-			return err
-		}
-		if err := s.step("fsync"); err != nil {
-			f.Close()
-			return err
-		}
-		if err := durable.Fdatasync(f); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		e.seq, e.slot = seq, other
-		return nil
+	size := e.slots.Size
+	if slotHeader+len(body) > size {
+		size = slotSizeFor(body)
 	}
-	size := slotSizeFor(body)
-	file := append(encodeSlot(seq, body, size), make([]byte, size)...)
-	if err := s.replaceFile(e.base, file); err != nil {
-		return err
-	}
-	e.size, e.seq, e.slot = size, seq, 0
-	return nil
-}
-
-// replaceFile makes data the durable contents of base+fileSuffix: write
-// base.tmp, fsync it, rename it over the file, fsync the directory.
-func (s *Store) replaceFile(base string, data []byte) error {
-	tmp := filepath.Join(s.dir, base+tmpSuffix)
-	if err := s.step("create"); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	renamed := false
-	defer func() {
-		if !renamed {
-			os.Remove(tmp)
-		}
-	}()
-	if err := s.step("write"); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := s.step("fsync"); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := s.step("rename"); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, base+fileSuffix)); err != nil {
-		return err
-	}
-	renamed = true
-	if err := s.step("dirsync"); err != nil {
-		return err
-	}
-	if err := s.dirf.Sync(); err != nil {
-		return &fs.PathError{Op: "fsync", Path: s.dir, Err: err}
-	}
-	return nil
+	return s.d.WriteSlot(e.base+fileSuffix, e.base+tmpSuffix, &e.slots, encodeSlot(e.slots.Seq+1, body, size), false)
 }

@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/keyward/keyward/internal/durable"
 	"github.com/keyward/keyward/internal/fscheck"
 	"github.com/keyward/keyward/watermark"
 )
@@ -68,8 +67,7 @@ func urlDir(u *url.URL) (string, error) {
 // OpenReadOnly gives any number of processes a snapshot beside it.
 type Store struct {
 	dir      string
-	dirf     *os.File // held open for fsync of the directory; nil when read-only
-	lock     *os.File // nil when read-only
+	d        *durable.Dir // the locked directory the writes go through; nil when read-only
 	readOnly bool
 
 	// closeMu is held for reading by every operation and for writing by
@@ -84,10 +82,6 @@ type Store struct {
 	// failAt, when set (tests only), is called before each I/O step of a
 	// write and makes the step fail with its error.
 	failAt func(step string) error
-
-	// noExchange is set once renameat2 RENAME_EXCHANGE turned out to be
-	// unsupported; writes then always rename a fresh temp file.
-	noExchange atomic.Bool
 
 	// sigWriters counts background signature-file writers; Close waits
 	// for them after closing closing.
@@ -131,12 +125,11 @@ type entry struct {
 	// durably again before it returns.
 	unsure bool
 
-	// slots is set once the mark file is in the two-slot format; seq is the
-	// write sequence number of the slot holding the current durable mark,
-	// and slot its index. Only the turn holder touches them.
-	slots bool
-	seq   uint64
-	slot  int
+	// slots is where the mark file stands once it is in the two-slot
+	// format (Size 0 before): the write sequence number of the slot
+	// holding the current durable mark, and its index. Only the turn
+	// holder touches it.
+	slots durable.Slots
 
 	// keyLocked is set once the store holds the machine-wide lock of the
 	// ID's key (only when LockKeys was called). Only the turn holder
@@ -165,22 +158,17 @@ func Open(dir string) (*Store, error) {
 	if err := checkWritable(abs); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
+	d, err := durable.OpenDir(abs, lockName)
+	switch {
+	case errors.Is(err, durable.ErrLocked):
+		return nil, fmt.Errorf("watermark file %s: %w", abs, ErrLocked)
+	case err != nil:
 		return nil, fmt.Errorf("watermark file %s: %w: %w", abs, watermark.ErrUnavailable, err)
 	}
-	lock, err := lockDir(abs)
-	if err != nil {
-		return nil, fmt.Errorf("watermark file %s: %w", abs, err)
-	}
-	dirf, err := os.Open(abs)
-	if err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("watermark file %s: %w: %w", abs, watermark.ErrUnavailable, err)
-	}
-	s := &Store{dir: abs, dirf: dirf, lock: lock, entries: map[watermark.ID]*entry{}, closing: make(chan struct{})}
+	s := &Store{dir: abs, d: d, entries: map[watermark.ID]*entry{}, closing: make(chan struct{})}
+	d.Step = s.step
 	if err := s.load(); err != nil {
-		dirf.Close()
-		lock.Close()
+		d.Close()
 		return nil, fmt.Errorf("watermark file %s: %w", abs, err)
 	}
 	return s, nil
@@ -271,8 +259,8 @@ func (s *Store) load() error {
 			e := &entry{turn: make(chan struct{}, 1), exists: true}
 			var id watermark.ID
 			if isSlotFile(data) {
-				id, e.mark, e.seq, e.slot, err = decodeSlotFile(data)
-				e.slots = true
+				e.slots.Size = slotSize
+				id, e.mark, e.slots.Seq, e.slots.Index, err = decodeSlotFile(data)
 			} else {
 				id, e.mark, err = decodeRecord(data)
 			}
@@ -604,18 +592,7 @@ func (s *Store) Ready(ctx context.Context) error {
 	if s.readOnly {
 		return checkWritable(s.dir)
 	}
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	p := filepath.Join(s.dir, probePrefix+hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("watermark file %s: %w: %w", s.dir, watermark.ErrUnavailable, err)
-	}
-	_, werr := f.Write([]byte("probe\n"))
-	serr := f.Sync()
-	cerr := f.Close()
-	rerr := os.Remove(p)
-	if err := errors.Join(werr, serr, cerr, rerr); err != nil {
+	if err := s.d.Probe(probePrefix); err != nil {
 		return fmt.Errorf("watermark file %s: %w: %w", s.dir, watermark.ErrUnavailable, err)
 	}
 	return nil
@@ -635,7 +612,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.flushSigs()
-	return errors.Join(s.releaseKeyLocks(), s.dirf.Close(), s.lock.Close())
+	return errors.Join(s.releaseKeyLocks(), s.d.Close())
 }
 
 // step lets tests make one I/O step fail.

@@ -61,7 +61,7 @@ func TestConformance_Revert(t *testing.T) {
 func TestConformance_PlainRename(t *testing.T) {
 	open := func(t *testing.T, dir string) *Store {
 		s := openT(t, dir)
-		s.noExchange.Store(true)
+		s.d.NoExchange.Store(true)
 		return s
 	}
 	watermarktest.RunPersistent(t,
@@ -83,7 +83,7 @@ func TestWrite_ShorterRecordOverLongerTemp(t *testing.T) {
 	for _, plain := range []bool{false, true} {
 		dir := t.TempDir()
 		s := openT(t, dir)
-		s.noExchange.Store(plain)
+		s.d.NoExchange.Store(plain)
 		long := watermark.ID{Key: testI.Key, Chain: testI.Chain, Kind: testI.Kind}
 		for _, l := range []int64{-1234567890123, -1234567890122} {
 			if _, err := s.Advance(bg, long, l, 1234567, dg("a")); err != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/keyward/keyward/internal/durable"
 	"github.com/keyward/keyward/watermark"
 )
 
@@ -88,7 +89,7 @@ func (s *Store) lockKeyLocked(key string) error {
 		if err != nil {
 			return fmt.Errorf("watermark file %s: key %s: %w: key lock: %w", s.dir, key, watermark.ErrUnavailable, err)
 		}
-		held, err := tryFlock(f)
+		held, err := durable.TryLock(f)
 		if err != nil {
 			f.Close()
 			return fmt.Errorf("watermark file %s: key %s: %w: key lock %s: %w", s.dir, key, watermark.ErrUnavailable, path, err)

@@ -40,9 +40,16 @@ const (
 	maxRecordSize = 1 << 16
 )
 
-// ErrCorrupt: a file in the watermark directory cannot be trusted; Open
-// refuses to start rather than forget a mark. Fix or remove the file by hand.
-var ErrCorrupt = errors.New("corrupt watermark record")
+// Errors. Check with errors.Is.
+var (
+	// ErrCorrupt: a file in the watermark directory cannot be trusted; Open
+	// refuses to start rather than forget a mark. Fix or remove the file by
+	// hand.
+	ErrCorrupt = errors.New("corrupt watermark record")
+	// ErrLocked: another process (or another Store in this process) has the
+	// directory open. Two writers would each trust their own cached marks.
+	ErrLocked = errors.New("watermark directory in use by another process")
+)
 
 // record is the JSON body of a mark or signature file.
 type record struct {
