@@ -16,7 +16,8 @@ import (
 // call_timeout.
 const DefaultCallTimeout = 2 * time.Second
 
-// defaultMaxConns is the pool size when the URL does not set pool_max_conns.
+// defaultMaxConns is the pool size when the URL does not set pool_max_conns
+// (pgx's own default, max(4, CPUs), is too small for many keys at once).
 const defaultMaxConns = 16
 
 // Pool is an open pool with the store's call timeout and redacted URL.
@@ -34,10 +35,15 @@ var ErrConfig = errors.New("invalid PostgreSQL URL")
 // postgresql://). Besides libpq's and pgx's parameters the URL may carry
 // call_timeout, a Go duration bounding each call (default 2s). Sessions run
 // READ COMMITTED whatever the database default (the stores' statements rely
-// on each statement seeing the latest committed rows);
-// idle_in_transaction_session_timeout is set to ten call timeouts, so a
-// stuck instance cannot hold a row lock for long.
-func Open(ctx context.Context, dsn string) (*Pool, error) {
+// on each statement seeing the latest committed rows), with
+// application_name keyward unless the URL names one; the pool holds 16
+// connections unless pool_max_conns says otherwise, and a connection
+// attempt is bounded by the call timeout too.
+//
+// configure, when not nil, adjusts the configuration last, before the pool
+// connects: a store's own session settings and connection hooks. A URL
+// that cannot be used fails with an error wrapping ErrConfig.
+func Open(ctx context.Context, dsn string, configure func(cfg *pgxpool.Config, p *Pool)) (*Pool, error) {
 	u, err := url.Parse(dsn)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return nil, fmt.Errorf("%w: need a postgres:// URL", ErrConfig)
@@ -63,12 +69,14 @@ func Open(ctx context.Context, dsn string) (*Pool, error) {
 	}
 	rp := cfg.ConnConfig.RuntimeParams
 	rp["default_transaction_isolation"] = "read committed"
-	rp["idle_in_transaction_session_timeout"] = fmt.Sprint((10 * p.Timeout).Milliseconds())
 	if _, ok := rp["application_name"]; !ok {
 		rp["application_name"] = "keyward"
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > p.Timeout {
 		cfg.ConnConfig.ConnectTimeout = p.Timeout
+	}
+	if configure != nil {
+		configure(cfg, p)
 	}
 	if p.Pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.Name, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keyward/keyward/internal/pgpool"
 	"github.com/keyward/keyward/limits"
@@ -96,7 +97,11 @@ var _ limits.Store = (*Store)(nil)
 // must be reachable: Open fails (wrapping limits.ErrUnavailable) rather
 // than start without the budgets.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	pool, err := pgpool.Open(ctx, dsn)
+	pool, err := pgpool.Open(ctx, dsn, func(cfg *pgxpool.Config, p *pgpool.Pool) {
+		// A debit holds its key's row lock inside a transaction: a stuck
+		// instance must not hold it for long.
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint((10 * p.Timeout).Milliseconds())
+	})
 	if errors.Is(err, pgpool.ErrConfig) {
 		return nil, fmt.Errorf("limits postgres: %w", err)
 	}

@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/keyward/keyward/internal/pgpool"
 	"github.com/keyward/keyward/watermark"
 )
 
@@ -23,15 +23,14 @@ func init() {
 
 // DefaultCallTimeout bounds every call to the database unless the URL sets
 // call_timeout.
-const DefaultCallTimeout = 2 * time.Second
-
-// defaultMaxConns is the pool size when the URL does not set pool_max_conns
-// (pgx's own default, max(4, CPUs), is too small for many keys at once).
-const defaultMaxConns = 16
+const DefaultCallTimeout = pgpool.DefaultCallTimeout
 
 // advisoryLockKey serializes schema migrations between instances starting
 // at once (pg_advisory_xact_lock on this constant, per database).
 const advisoryLockKey int64 = 0x6b65797761726431 // "keyward1"
+
+// versionTable records the schema version (one row); Ready writes it.
+const versionTable = "keyward_schema_version"
 
 // migrations[v-1] takes the schema from version v-1 to v. Append only.
 var migrations = []string{
@@ -68,7 +67,7 @@ var migrations = []string{
 var SchemaVersion = len(migrations)
 
 // ErrSchemaTooNew: the database was migrated by a newer keyward.
-var ErrSchemaTooNew = errors.New("watermark schema is newer than this keyward")
+var ErrSchemaTooNew = pgpool.ErrSchemaTooNew
 
 // Store is the PostgreSQL watermark store. Every call has its own deadline;
 // every database failure wraps watermark.ErrUnavailable, so nothing is signed
@@ -81,10 +80,8 @@ var ErrSchemaTooNew = errors.New("watermark schema is newer than this keyward")
 // through any instance), 0 for a mark written by Set or Revert or carried
 // over from schema version 1.
 type Store struct {
-	pool    *pgxpool.Pool
-	repl    *ReplicationGuard
-	timeout time.Duration
-	name    string // redacted URL, for errors
+	pool *pgpool.Pool
+	repl *ReplicationGuard
 }
 
 var (
@@ -118,6 +115,10 @@ func openURL(ctx context.Context, u *url.URL) (watermark.Store, error) {
 // ReplicationGuard.
 //
 // The pool holds 16 connections unless pool_max_conns says otherwise.
+// Sessions run READ COMMITTED whatever the database or role default
+// (internal/pgpool): each statement of Advance sees the latest committed
+// marks, and ON CONFLICT re-checks under the row lock rather than failing
+// with a serialization error.
 // Behind PgBouncer in transaction mode add
 // default_query_exec_mode=simple_protocol (or exec), since cached prepared
 // statements do not survive a change of server connection; under
@@ -140,107 +141,32 @@ func openURL(ctx context.Context, u *url.URL) (watermark.Store, error) {
 // The database must be reachable: Open fails (wrapping
 // watermark.ErrUnavailable) rather than start without the marks.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, fmt.Errorf("watermark postgres: need a postgres:// URL")
+	var repl *ReplicationGuard
+	pool, err := pgpool.Open(ctx, dsn, func(cfg *pgxpool.Config, p *pgpool.Pool) {
+		repl = newReplicationGuard(cfg, p.Name, p.Timeout)
+	})
+	if errors.Is(err, pgpool.ErrConfig) {
+		return nil, fmt.Errorf("watermark postgres: %w", err)
 	}
-	name := u.Redacted()
-	q := u.Query()
-	timeout := DefaultCallTimeout
-	if v := q.Get("call_timeout"); v != "" {
-		timeout, err = time.ParseDuration(v)
-		if err != nil || timeout <= 0 {
-			return nil, fmt.Errorf("watermark postgres %s: call_timeout %q: want a positive duration like 2s", name, v)
-		}
-		q.Del("call_timeout")
-	}
-	setMax := !q.Has("pool_max_conns")
-	u.RawQuery = q.Encode()
-	cfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
-		// pgx's parse errors may quote the DSN; name only the redacted URL.
-		return nil, fmt.Errorf("watermark postgres %s: invalid connection URL", name)
+		return nil, fmt.Errorf("watermark postgres: %w: %w", watermark.ErrUnavailable, err)
 	}
-	if setMax {
-		cfg.MaxConns = defaultMaxConns
-	}
-	// Advance relies on READ COMMITTED: each statement sees the latest
-	// committed marks, and ON CONFLICT re-checks under the row lock rather
-	// than failing with a serialization error. A database or role default of
-	// REPEATABLE READ or SERIALIZABLE is overridden for these sessions.
-	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
-	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
-		cfg.ConnConfig.RuntimeParams["application_name"] = "keyward"
-	}
-	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > timeout {
-		cfg.ConnConfig.ConnectTimeout = timeout
-	}
-	repl := newReplicationGuard(cfg, name, timeout)
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("watermark postgres %s: %w: %w", name, watermark.ErrUnavailable, err)
-	}
-	repl.pool = pool
-	s := &Store{pool: pool, repl: repl, timeout: timeout, name: name}
-	if err := s.migrate(ctx); err != nil {
+	repl.pool = pool.Pool
+	s := &Store{pool: pool, repl: repl}
+	// The schema is created or brought to SchemaVersion in one transaction
+	// holding an advisory lock, so instances starting together take turns.
+	if err := pool.Migrate(ctx, versionTable, advisoryLockKey, migrations); err != nil {
 		pool.Close()
-		return nil, err
+		if errors.Is(err, ErrSchemaTooNew) {
+			return nil, fmt.Errorf("watermark postgres %s: %w", pool.Name, err)
+		}
+		return nil, s.unavailable("schema", err)
 	}
 	return s, nil
 }
 
-// call returns ctx bounded by the per-call timeout.
-func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.timeout)
-}
-
 func (s *Store) unavailable(what string, err error) error {
-	return fmt.Errorf("watermark postgres %s: %s: %w: %w", s.name, what, watermark.ErrUnavailable, err)
-}
-
-// migrate creates the schema or brings it to SchemaVersion, in one
-// transaction holding an advisory lock so instances starting together take
-// turns. Migration is bounded by 10 call timeouts (other instances may hold
-// the lock briefly).
-func (s *Store) migrate(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*s.timeout)
-	defer cancel()
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, advisoryLockKey); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS keyward_schema_version (
-			id         smallint    PRIMARY KEY CHECK (id = 1),
-			version    integer     NOT NULL,
-			checked_at timestamptz NOT NULL DEFAULT now()
-		)`); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO keyward_schema_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`); err != nil {
-			return err
-		}
-		var v int
-		if err := tx.QueryRow(ctx, `SELECT version FROM keyward_schema_version WHERE id = 1 FOR UPDATE`).Scan(&v); err != nil {
-			return err
-		}
-		if v > len(migrations) {
-			return fmt.Errorf("%w: database at version %d, this keyward knows up to %d", ErrSchemaTooNew, v, len(migrations))
-		}
-		for ; v < len(migrations); v++ {
-			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
-				return fmt.Errorf("migration to version %d: %w", v+1, err)
-			}
-		}
-		_, err := tx.Exec(ctx, `UPDATE keyward_schema_version SET version = $1, checked_at = now() WHERE id = 1`, v)
-		return err
-	})
-	switch {
-	case errors.Is(err, ErrSchemaTooNew):
-		return fmt.Errorf("watermark postgres %s: %w", s.name, err)
-	case err != nil:
-		return s.unavailable("schema", err)
-	}
-	return nil
+	return fmt.Errorf("watermark postgres %s: %s: %w: %w", s.pool.Name, what, watermark.ErrUnavailable, err)
 }
 
 // higher is true in ON CONFLICT DO UPDATE when the request is strictly
@@ -295,7 +221,7 @@ const (
 			passes = 0, updated_at = excluded.updated_at`
 	marksSQL = `SELECT key, chain, kind, level, round, digest, signature FROM keyward_marks ORDER BY key, chain, kind`
 	// readySQL is a real write: it fails on a read-only server or standby.
-	readySQL = `UPDATE keyward_schema_version SET checked_at = now() WHERE id = 1`
+	readySQL = `UPDATE ` + versionTable + ` SET checked_at = now() WHERE id = 1`
 )
 
 // maxAttempts bounds Advance's loop; it repeats only when a mark was lowered
@@ -314,7 +240,7 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 	if len(digest) != 32 {
 		return nil, fmt.Errorf("watermark postgres %s: digest is %d bytes, want 32", id, len(digest))
 	}
-	ctx, cancel := s.call(ctx)
+	ctx, cancel := s.pool.Call(ctx)
 	defer cancel()
 	var sig []byte
 	err := s.repl.Write(ctx, func(c *pgx.Conn) error {
@@ -365,7 +291,7 @@ func (s *Store) advance(ctx context.Context, c *pgx.Conn, id watermark.ID, level
 // version 1, set by Set, restored by Revert, or the first mark of an ID is
 // never reverted.
 func (s *Store) Revert(ctx context.Context, id watermark.ID, level, round int64, digest []byte) error {
-	ctx, cancel := s.call(ctx)
+	ctx, cancel := s.pool.Call(ctx)
 	defer cancel()
 	if _, err := s.pool.Exec(ctx, revertSQL, id.Key, id.Chain, int16(id.Kind), level, round, digest); err != nil {
 		return s.unavailable(id.String()+": revert", err)
@@ -378,7 +304,7 @@ func (s *Store) Revert(ctx context.Context, id watermark.ID, level, round int64,
 // for this transaction only): a crash may lose the signature, never the
 // mark, and an identical retry is then signed afresh, which is safe.
 func (s *Store) SetSignature(ctx context.Context, id watermark.ID, level, round int64, digest, sig []byte) error {
-	ctx, cancel := s.call(ctx)
+	ctx, cancel := s.pool.Call(ctx)
 	defer cancel()
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
@@ -393,7 +319,7 @@ func (s *Store) SetSignature(ctx context.Context, id watermark.ID, level, round 
 
 // Marks implements watermark.Store.
 func (s *Store) Marks(ctx context.Context) ([]watermark.Entry, error) {
-	ctx, cancel := s.call(ctx)
+	ctx, cancel := s.pool.Call(ctx)
 	defer cancel()
 	rows, err := s.pool.Query(ctx, marksSQL)
 	if err != nil {
@@ -426,7 +352,7 @@ func (s *Store) Marks(ctx context.Context) ([]watermark.Entry, error) {
 // Set implements watermark.Store: an unconditional upsert, committed before
 // it returns.
 func (s *Store) Set(ctx context.Context, id watermark.ID, m watermark.Mark) error {
-	ctx, cancel := s.call(ctx)
+	ctx, cancel := s.pool.Call(ctx)
 	defer cancel()
 	digest := m.Digest
 	if digest == nil {
@@ -444,7 +370,7 @@ func (s *Store) Set(ctx context.Context, id watermark.ID, m watermark.Mark) erro
 // a synchronous standby (checked anew for each call, unless the mode is
 // ignore).
 func (s *Store) Ready(ctx context.Context) error {
-	ctx, cancel := s.call(ctx)
+	ctx, cancel := s.pool.Call(ctx)
 	defer cancel()
 	if s.repl.currentMode() != watermark.IgnoreReplication {
 		s.repl.check(ctx, true)
@@ -465,14 +391,14 @@ func (s *Store) Ready(ctx context.Context) error {
 // SetReplicationMode implements watermark.Replicated (see ReplicationGuard).
 // A store opened without it checks nothing before signing (ignore).
 func (s *Store) SetReplicationMode(ctx context.Context, mode watermark.ReplicationMode, log *slog.Logger) error {
-	ctx, cancel := s.call(ctx)
+	ctx, cancel := s.pool.Call(ctx)
 	defer cancel()
 	return s.repl.setMode(ctx, mode, log)
 }
 
 // ReplicationStatus implements watermark.Replicated.
 func (s *Store) ReplicationStatus(ctx context.Context) watermark.ReplicationStatus {
-	ctx, cancel := s.call(ctx)
+	ctx, cancel := s.pool.Call(ctx)
 	defer cancel()
 	return s.repl.Status(ctx)
 }
@@ -490,4 +416,4 @@ func (s *Store) Close() error {
 }
 
 // String names the store by its redacted URL.
-func (s *Store) String() string { return s.name }
+func (s *Store) String() string { return s.pool.Name }
