@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
-	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/keyward/keyward/internal/registry"
 )
 
 // Spend is what one signed request costs, as policy computes it.
@@ -192,20 +192,10 @@ func Check(ls []Limit) error {
 // Opener opens a store from the watermark URL (file:///dir, postgres://...).
 type Opener func(ctx context.Context, u *url.URL) (Store, error)
 
-var (
-	regMu   sync.RWMutex
-	openers = map[string]Opener{}
-)
+var openers = registry.New[Opener]("limits: scheme")
 
 // Register makes a store available under a URL scheme; registering a scheme twice panics.
-func Register(scheme string, o Opener) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := openers[scheme]; dup {
-		panic("limits: scheme " + scheme + " registered twice")
-	}
-	openers[scheme] = o
-}
+func Register(scheme string, o Opener) { openers.Register(scheme, o) }
 
 // Open opens the budget store that lives with the watermarks named by
 // watermarkURL (the top-level watermark: setting). An unknown scheme is an
@@ -215,16 +205,9 @@ func Open(ctx context.Context, watermarkURL string) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("limits store %q: %v", watermarkURL, err)
 	}
-	regMu.RLock()
-	o, ok := openers[u.Scheme]
-	known := make([]string, 0, len(openers))
-	for s := range openers {
-		known = append(known, s)
-	}
-	regMu.RUnlock()
+	o, ok := openers.Lookup(u.Scheme)
 	if !ok {
-		sort.Strings(known)
-		return nil, fmt.Errorf("limits store %q: unknown scheme %q (known: %v)", u.Redacted(), u.Scheme, known)
+		return nil, fmt.Errorf("limits store %q: unknown scheme %q (known: %v)", u.Redacted(), u.Scheme, openers.Names())
 	}
 	return o(ctx, u)
 }

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+
+	"github.com/keyward/keyward/internal/registry"
 )
 
 // ErrNoSealer means no Sealer is registered for the scheme of a seal reference.
@@ -20,21 +21,11 @@ type Sealer interface {
 	Unseal(ctx context.Context, ref string, encryptedDataKey []byte) ([]byte, error)
 }
 
-var (
-	sealMu  sync.RWMutex
-	sealers = map[string]Sealer{}
-)
+var sealers = registry.New[Sealer]("signer: sealer for scheme")
 
 // RegisterSealer makes s the sealer for seal references of the given URI
 // scheme. Registering a scheme twice panics.
-func RegisterSealer(scheme string, s Sealer) {
-	sealMu.Lock()
-	defer sealMu.Unlock()
-	if _, dup := sealers[scheme]; dup {
-		panic("signer: sealer for scheme " + scheme + " registered twice")
-	}
-	sealers[scheme] = s
-}
+func RegisterSealer(scheme string, s Sealer) { sealers.Register(scheme, s) }
 
 // SealerFor returns the sealer registered for the scheme of the seal
 // reference ref, or an error wrapping ErrNoSealer.
@@ -43,9 +34,7 @@ func SealerFor(ref string) (Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	sealMu.RLock()
-	s, ok := sealers[u.Scheme]
-	sealMu.RUnlock()
+	s, ok := sealers.Lookup(u.Scheme)
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrNoSealer, u.Scheme)
 	}

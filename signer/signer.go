@@ -10,13 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"sort"
 	"sync"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	gethcrypto "github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/keyward/keyward/internal/registry"
 	"github.com/keyward/keyward/signer/internal/bls12381"
 )
 
@@ -113,33 +113,13 @@ type Backend interface {
 	Open(ctx context.Context, u *URI) (Key, error)
 }
 
-var (
-	regMu    sync.RWMutex
-	registry = map[string]Backend{}
-)
+var backends = registry.New[Backend]("signer: backend for scheme")
 
 // Register makes a backend available by its scheme. Registering a scheme twice panics.
-func Register(b Backend) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	s := b.Scheme()
-	if _, dup := registry[s]; dup {
-		panic("signer: backend for scheme " + s + " registered twice")
-	}
-	registry[s] = b
-}
+func Register(b Backend) { backends.Register(b.Scheme(), b) }
 
 // Schemes lists the registered schemes, sorted.
-func Schemes() []string {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for s := range registry {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
-}
+func Schemes() []string { return backends.Names() }
 
 // Open parses ref and opens it with the backend registered for its scheme.
 func Open(ctx context.Context, ref string) (Key, error) {
@@ -147,9 +127,7 @@ func Open(ctx context.Context, ref string) (Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	regMu.RLock()
-	b, ok := registry[u.Scheme]
-	regMu.RUnlock()
+	b, ok := backends.Lookup(u.Scheme)
 	if !ok {
 		return nil, fmt.Errorf("%w %q in %q (known: %v)", ErrUnknownScheme, u.Scheme, u.Redacted(), Schemes())
 	}

@@ -5,42 +5,27 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"sort"
 	"strings"
-	"sync"
+
+	"github.com/keyward/keyward/internal/registry"
 )
 
 // Opener opens a store from its URL (file:///dir, postgres://...).
 type Opener func(ctx context.Context, u *url.URL) (Store, error)
 
 var (
-	regMu     sync.RWMutex
-	openers   = map[string]Opener{}
-	readOnlys = map[string]Opener{}
+	openers   = registry.New[Opener]("watermark: scheme")
+	readOnlys = registry.New[Opener]("watermark: read-only scheme")
 )
 
 // Register makes a store available under a URL scheme; registering a scheme twice panics.
-func Register(scheme string, o Opener) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := openers[scheme]; dup {
-		panic("watermark: scheme " + scheme + " registered twice")
-	}
-	openers[scheme] = o
-}
+func Register(scheme string, o Opener) { openers.Register(scheme, o) }
 
 // RegisterReadOnly registers the read-only opener of a scheme already
 // registered: for stores that hold a lock only one process may take (the
 // file store), a view that takes none, for tools that run beside the
 // daemon. Registering one twice panics.
-func RegisterReadOnly(scheme string, o Opener) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := readOnlys[scheme]; dup {
-		panic("watermark: read-only scheme " + scheme + " registered twice")
-	}
-	readOnlys[scheme] = o
-}
+func RegisterReadOnly(scheme string, o Opener) { readOnlys.Register(scheme, o) }
 
 // Open opens the store named by rawURL. An unknown scheme is an error.
 func Open(ctx context.Context, rawURL string) (Store, error) {
@@ -60,19 +45,12 @@ func open(ctx context.Context, rawURL string, readOnly bool) (Store, error) {
 	if err != nil { // net/url's error quotes the whole URL
 		return nil, fmt.Errorf("watermark %q: not a valid URL (want file:///dir or postgres://user@host/db)", RedactURL(rawURL))
 	}
-	regMu.RLock()
-	o, ok := openers[u.Scheme]
-	if ro, has := readOnlys[u.Scheme]; readOnly && has {
+	o, ok := openers.Lookup(u.Scheme)
+	if ro, has := readOnlys.Lookup(u.Scheme); readOnly && has {
 		o = ro
 	}
-	known := make([]string, 0, len(openers))
-	for s := range openers {
-		known = append(known, s)
-	}
-	regMu.RUnlock()
 	if !ok {
-		sort.Strings(known)
-		return nil, fmt.Errorf("watermark %q: unknown scheme %q (known: %v)", RedactURL(rawURL), u.Scheme, known)
+		return nil, fmt.Errorf("watermark %q: unknown scheme %q (known: %v)", RedactURL(rawURL), u.Scheme, openers.Names())
 	}
 	return o(ctx, u)
 }
