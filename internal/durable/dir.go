@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -193,4 +195,20 @@ func (d *Dir) Probe(prefix string) error {
 	cerr := f.Close()
 	rerr := os.Remove(p)
 	return errors.Join(werr, serr, cerr, rerr)
+}
+
+// URLDir returns the directory of a file store URL, file:///abs/dir. A host
+// other than localhost, a relative path, a query, a fragment or a user is an
+// error, which does not repeat the URL: the store names it, redacted.
+func URLDir(u *url.URL) (string, error) {
+	if u.Host != "" && u.Host != "localhost" {
+		return "", fmt.Errorf("host %q not allowed, use file:///abs/dir", u.Host)
+	}
+	if u.Opaque != "" || !filepath.IsAbs(u.Path) {
+		return "", errors.New("need an absolute path, file:///abs/dir")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", errors.New("no query, fragment or user allowed")
+	}
+	return u.Path, nil
 }

@@ -1,4 +1,4 @@
-// Package durable holds the file-system machinery keyward's file stores share: one process per directory (flock), fdatasync, whole-file replacement (temp, fsync, rename, directory fsync), in-place two-slot writes and the readiness probe.
+// Package durable holds the file-system machinery keyward's file stores share: one process per directory (flock), fdatasync, whole-file replacement (temp, fsync, rename, directory fsync), in-place two-slot writes, the readiness probe and the file:///abs/dir store URL.
 package durable
 
 import "errors"

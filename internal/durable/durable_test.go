@@ -3,6 +3,7 @@ package durable
 import (
 	"bytes"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -201,6 +202,29 @@ func TestProbe_LeavesNothing(t *testing.T) {
 	if os.Getuid() != 0 {
 		if err := d.Probe(".probe-"); err == nil {
 			t.Fatal("Probe of a read-only directory succeeded")
+		}
+	}
+}
+
+func TestURLDir_OnlyAbsoluteLocalPaths(t *testing.T) {
+	for _, c := range []struct {
+		url, dir string
+	}{
+		{"file:///var/lib/keyward", "/var/lib/keyward"},
+		{"file://localhost/var/lib/keyward", "/var/lib/keyward"},
+		{"file://db.internal/var/lib/keyward", ""},
+		{"file:relative/dir", ""},
+		{"file:///var/lib/keyward?x=1", ""},
+		{"file:///var/lib/keyward#frag", ""},
+		{"file://user@/var/lib/keyward", ""},
+	} {
+		u, err := url.Parse(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir, err := URLDir(u)
+		if dir != c.dir || (err == nil) != (c.dir != "") {
+			t.Errorf("URLDir(%s) = %q, %v; want %q", c.url, dir, err, c.dir)
 		}
 	}
 }

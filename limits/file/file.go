@@ -30,16 +30,11 @@ const Subdir = "limits"
 // dir/limits. A host other than localhost, a relative path, a query or a
 // fragment is an error (as for the watermark store).
 func openURL(_ context.Context, u *url.URL) (limits.Store, error) {
-	if u.Host != "" && u.Host != "localhost" {
-		return nil, fmt.Errorf("limits file %q: host %q not allowed, use file:///abs/dir", u.Redacted(), u.Host)
+	dir, err := durable.URLDir(u)
+	if err != nil {
+		return nil, fmt.Errorf("limits file %q: %w", u.Redacted(), err)
 	}
-	if u.Opaque != "" || !filepath.IsAbs(u.Path) {
-		return nil, fmt.Errorf("limits file %q: need an absolute path, file:///abs/dir", u.Redacted())
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("limits file %q: no query, fragment or user allowed", u.Redacted())
-	}
-	return Open(filepath.Join(u.Path, Subdir))
+	return Open(filepath.Join(dir, Subdir))
 }
 
 // On-disk layout:

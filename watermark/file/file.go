@@ -46,19 +46,13 @@ func init() {
 	})
 }
 
-// urlDir returns the directory of file:///abs/dir. A host other than
-// localhost, a relative path, a query or a fragment is an error.
+// urlDir returns the directory of file:///abs/dir (see durable.URLDir).
 func urlDir(u *url.URL) (string, error) {
-	if u.Host != "" && u.Host != "localhost" {
-		return "", fmt.Errorf("watermark file %q: host %q not allowed, use file:///abs/dir", u.Redacted(), u.Host)
+	dir, err := durable.URLDir(u)
+	if err != nil {
+		return "", fmt.Errorf("watermark file %q: %w", u.Redacted(), err)
 	}
-	if u.Opaque != "" || !filepath.IsAbs(u.Path) {
-		return "", fmt.Errorf("watermark file %q: need an absolute path, file:///abs/dir", u.Redacted())
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("watermark file %q: no query, fragment or user allowed", u.Redacted())
-	}
-	return u.Path, nil
+	return dir, nil
 }
 
 // Store is the file watermark store. Marks are loaded at Open and kept in
