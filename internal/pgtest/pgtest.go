@@ -274,11 +274,18 @@ func (c *Cluster) Promote(t testing.TB) {
 // Exec runs SQL on the cluster's "postgres" database as the superuser.
 func (c *Cluster) Exec(t testing.TB, sql string, args ...any) {
 	t.Helper()
+	ExecDSN(t, c.DSN(), sql, args...)
+}
+
+// ExecDSN runs SQL on its own connection to dsn (as an operator would with
+// psql), failing the test on any error.
+func ExecDSN(t testing.TB, dsn, sql string, args ...any) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, c.DSN())
+	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		t.Fatalf("connect to %s: %v", c.DSN(), err)
+		t.Fatalf("connect to %s: %v", dsn, err)
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {

@@ -2,6 +2,7 @@
 package testutil
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -176,4 +177,55 @@ func ReadOnlyDir(t testing.TB, dir string) {
 			t.Errorf("chattr -i %s: %v %s", dir, err, out)
 		}
 	})
+}
+
+// ReplaceDirWithFile moves dir aside and puts a regular file at its path,
+// so that every write into dir fails as when its disk or mount is gone
+// (for root too); restore puts dir back.
+func ReplaceDirWithFile(t testing.TB, dir string) (restore func()) {
+	t.Helper()
+	if err := os.Rename(dir, dir+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		os.Remove(dir)
+		if err := os.Rename(dir+".moved", dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// RerunTest starts this test binary again running only the test named
+// test, with env (KEY=value) added to its environment to give it its helper
+// role, and returns the process and a scanner over its standard output. Its
+// standard input stays open until the test ends (a helper may hold
+// something until EOF); then the process is killed if still running.
+func RerunTest(t testing.TB, test string, env ...string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	return cmd, bufio.NewScanner(out)
+}
+
+// Context returns a context cancelled after d or when the test ends,
+// whichever comes first.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
 }

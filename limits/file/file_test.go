@@ -1,13 +1,11 @@
 package file
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/testutil"
 	"github.com/keyward/keyward/limits"
 	"github.com/keyward/keyward/limits/internal/ledger"
 	"github.com/keyward/keyward/limits/limitstest"
@@ -34,23 +33,6 @@ func openT(t testing.TB, dir string) *Store {
 	return s
 }
 
-// breakDir replaces the store's directory by a file until restore: every
-// write fails, as when the disk or mount is gone (works as root too).
-func breakDir(t *testing.T, dir string) (restore func()) {
-	if err := os.Rename(dir, dir+".moved"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		os.Remove(dir)
-		if err := os.Rename(dir+".moved", dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestConformance(t *testing.T) {
 	limitstest.Run(t, limitstest.Harness{
 		Open: func(t *testing.T) limits.Store { return openT(t, t.TempDir()) },
@@ -59,7 +41,7 @@ func TestConformance(t *testing.T) {
 			old.Close()
 			return openT(t, dir)
 		},
-		Break: func(t *testing.T, s limits.Store) func() { return breakDir(t, s.(*Store).Dir()) },
+		Break: func(t *testing.T, s limits.Store) func() { return testutil.ReplaceDirWithFile(t, s.(*Store).Dir()) },
 	})
 }
 
@@ -315,16 +297,7 @@ func TestHelperDebitLoop(t *testing.T) {
 // counted after a restart.
 func TestDebit_SurvivesSIGKILL(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperDebitLoop$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "KEYWARD_LIMITS_HELPER_DIR="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
+	cmd, sc := testutil.RerunTest(t, "TestHelperDebitLoop", "KEYWARD_LIMITS_HELPER_DIR="+dir)
 	acked := 0
 	for sc.Scan() {
 		if n, ok := strings.CutPrefix(sc.Text(), "debited "); ok {

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/testutil"
 	"github.com/keyward/keyward/limits"
 )
 
@@ -85,11 +86,7 @@ func Run(t *testing.T, h Harness) {
 // t0 is the suite's clock origin: a round hour, so bucket boundaries are predictable.
 var t0 = time.Now().UTC().Truncate(time.Hour).Add(-48 * time.Hour)
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return c
-}
+func ctx(t *testing.T) context.Context { return testutil.Context(t, 2*time.Minute) }
 
 func newKey(t *testing.T) string {
 	var b [8]byte

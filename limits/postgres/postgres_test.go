@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/internal/testutil"
 	"github.com/keyward/keyward/limits"
 	"github.com/keyward/keyward/limits/limitstest"
 	"github.com/keyward/keyward/limits/postgres"
@@ -31,24 +32,7 @@ func open(t testing.TB, dsn string, opts postgres.Options) *postgres.Store {
 	return s
 }
 
-func ctxT(t testing.TB) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return c
-}
-
-// exec runs SQL on its own connection (as an operator would with psql).
-func exec(t testing.TB, dsn, sql string, args ...any) {
-	t.Helper()
-	conn, err := pgx.Connect(ctxT(t), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctxT(t), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
+func ctxT(t testing.TB) context.Context { return testutil.Context(t, time.Minute) }
 
 func TestConformance(t *testing.T) {
 	c := pgtest.Start(t)
@@ -150,7 +134,7 @@ func TestDebit_GuardRunsBeforeEachWrite(t *testing.T) {
 func TestDebit_SerializableDatabaseDefaultStillExact(t *testing.T) {
 	c := pgtest.Start(t)
 	dsn := c.CreateDB(t, "serial")
-	exec(t, dsn, `ALTER DATABASE serial SET default_transaction_isolation = 'serializable'`)
+	pgtest.ExecDSN(t, dsn, `ALTER DATABASE serial SET default_transaction_isolation = 'serializable'`)
 	stores := []*postgres.Store{open(t, dsn, postgres.Options{}), open(t, dsn, postgres.Options{})}
 	ls := []limits.Limit{{Rule: "tezos.limits[0]", Window: time.Hour, MaxRequests: 10}}
 	var ok atomic.Int64
@@ -183,7 +167,7 @@ func TestDebit_CorruptRowIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, state := range []string{`{"v":1,"key":"k","budgets":[{"rule":"r","window_ns":1}]}`, `{"v":1,"key":"other","budgets":[]}`, `[]`} {
-		exec(t, c.DSN(), `UPDATE keyward_limits SET state = $1 WHERE key = 'k'`, state)
+		c.Exec(t, `UPDATE keyward_limits SET state = $1 WHERE key = 'k'`, state)
 		if _, err := s.Debit(ctxT(t), "k", hour, one(1), time.Now()); !errors.Is(err, limits.ErrUnavailable) {
 			t.Errorf("state %s: Debit = %v, want ErrUnavailable", state, err)
 		}

@@ -3,9 +3,10 @@ package file
 import (
 	"bufio"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
+
+	"github.com/keyward/keyward/internal/testutil"
 )
 
 // TestCrash_KilledProcessKeepsAcknowledgedMarks runs a child process that
@@ -20,16 +21,7 @@ func TestCrash_KilledProcessKeepsAcknowledgedMarks(t *testing.T) {
 	}
 	for round := range 3 {
 		dir := t.TempDir()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrash_KilledProcessKeepsAcknowledgedMarks$")
-		cmd.Env = append(os.Environ(), "KEYWARD_WM_CRASH_CHILD="+dir)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
+		cmd, sc := testutil.RerunTest(t, "TestCrash_KilledProcessKeepsAcknowledgedMarks", "KEYWARD_WM_CRASH_CHILD="+dir)
 		var last int64 = -1
 		for sc.Scan() && last < int64(20+15*round) {
 			if v, err := strconv.ParseInt(sc.Text(), 10, 64); err == nil {

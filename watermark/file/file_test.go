@@ -519,18 +519,7 @@ func TestAdvance_UnwritableDirIsUnavailable(t *testing.T) {
 			return restore
 		}},
 		{"DirReplacedByFile", func(t *testing.T) string { return t.TempDir() }, func(t *testing.T, dir string) func() {
-			if err := os.Rename(dir, dir+".moved"); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return func() {
-				os.Remove(dir)
-				if err := os.Rename(dir+".moved", dir); err != nil {
-					t.Fatal(err)
-				}
-			}
+			return testutil.ReplaceDirWithFile(t, dir)
 		}},
 		{"TmpfsFull", mountTinyTmpfs, func(t *testing.T, dir string) func() {
 			filler := filepath.Join(dir, "filler")

@@ -1,7 +1,6 @@
 package file
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyward/keyward/internal/testutil"
 	"github.com/keyward/keyward/watermark"
 )
 
@@ -230,21 +230,7 @@ func TestKeyLock_AnotherProcessHolds(t *testing.T) {
 // waits until the child prints "locked". The child ends with the test.
 func helperProcess(t *testing.T, name string, env ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$")
-	cmd.Env = append(os.Environ(), env...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
-	sc := bufio.NewScanner(out)
+	cmd, sc := testutil.RerunTest(t, name, env...)
 	for sc.Scan() {
 		if sc.Text() == "locked" {
 			return cmd

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/internal/testutil"
 	"github.com/keyward/keyward/watermark"
 	"github.com/keyward/keyward/watermark/postgres"
 	"github.com/keyward/keyward/watermark/watermarktest"
@@ -31,11 +32,7 @@ func open(t testing.TB, dsn string) *postgres.Store {
 	return s
 }
 
-func ctxT(t testing.TB) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return c
-}
+func ctxT(t testing.TB) context.Context { return testutil.Context(t, time.Minute) }
 
 func digest(s string) []byte { d := sha256.Sum256([]byte(s)); return d[:] }
 
@@ -43,19 +40,6 @@ func newID(t testing.TB) watermark.ID {
 	var b [8]byte
 	rand.Read(b[:])
 	return watermark.ID{Key: "tz1pg" + hex.EncodeToString(b[:]), Chain: "NetXdQprcVkpaWU", Kind: 0x13}
-}
-
-// exec runs SQL on its own connection (as an operator would with psql).
-func exec(t testing.TB, dsn, sql string, args ...any) {
-	t.Helper()
-	conn, err := pgx.Connect(ctxT(t), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctxT(t), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
 }
 
 func TestConformance(t *testing.T) {
@@ -130,7 +114,7 @@ func TestStore_WorksInEveryQueryMode(t *testing.T) {
 func TestAdvance_SerializableDatabaseDefaultStillRacesCleanly(t *testing.T) {
 	c := pgtest.Start(t)
 	dsn := c.CreateDB(t, "serial")
-	exec(t, dsn, `ALTER DATABASE serial SET default_transaction_isolation = 'serializable'`)
+	pgtest.ExecDSN(t, dsn, `ALTER DATABASE serial SET default_transaction_isolation = 'serializable'`)
 	stores := []*postgres.Store{open(t, dsn), open(t, dsn)}
 	id := newID(t)
 	for level := int64(1); level <= 10; level++ {
@@ -164,8 +148,8 @@ func TestAdvance_SerializableDatabaseDefaultStillRacesCleanly(t *testing.T) {
 // its database (on PostgreSQL 15 only the owner may create tables in public).
 func TestOpen_AsUnprivilegedDatabaseOwner(t *testing.T) {
 	c := pgtest.Start(t)
-	exec(t, c.DSN(), `CREATE ROLE keyward LOGIN`)
-	exec(t, c.DSN(), `CREATE DATABASE kw OWNER keyward`)
+	c.Exec(t, `CREATE ROLE keyward LOGIN`)
+	c.Exec(t, `CREATE DATABASE kw OWNER keyward`)
 	dsn := fmt.Sprintf("postgres://keyward@127.0.0.1:%d/kw?sslmode=disable", c.Port)
 	s := open(t, dsn)
 	id := newID(t)
@@ -176,7 +160,7 @@ func TestOpen_AsUnprivilegedDatabaseOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second role without rights on the tables cannot open the store.
-	exec(t, c.DSN(), `CREATE ROLE intruder LOGIN`)
+	c.Exec(t, `CREATE ROLE intruder LOGIN`)
 	_, err := postgres.Open(ctxT(t), fmt.Sprintf("postgres://intruder@127.0.0.1:%d/kw?sslmode=disable", c.Port))
 	if err == nil {
 		t.Fatal("a role without rights on the schema opened the store")
@@ -255,7 +239,7 @@ func TestOpen_RefusesSchemaFromNewerKeyward(t *testing.T) {
 	c := pgtest.Start(t)
 	dsn := c.CreateDB(t, "newer")
 	open(t, dsn).Close()
-	exec(t, dsn, `UPDATE keyward_schema_version SET version = $1`, postgres.SchemaVersion+1)
+	pgtest.ExecDSN(t, dsn, `UPDATE keyward_schema_version SET version = $1`, postgres.SchemaVersion+1)
 	_, err := postgres.Open(ctxT(t), dsn)
 	if !errors.Is(err, postgres.ErrSchemaTooNew) {
 		t.Fatalf("Open on a newer schema: %v, want ErrSchemaTooNew", err)
@@ -324,8 +308,8 @@ func TestStore_ReadOnlyServerIsUnavailable(t *testing.T) {
 	if err := s.Ready(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	exec(t, c.DSN(), `ALTER SYSTEM SET default_transaction_read_only = on`)
-	exec(t, c.DSN(), `SELECT pg_reload_conf()`)
+	c.Exec(t, `ALTER SYSTEM SET default_transaction_read_only = on`)
+	c.Exec(t, `SELECT pg_reload_conf()`)
 	time.Sleep(200 * time.Millisecond) // backends apply the reload at their next command
 	if err := s.Ready(ctxT(t)); !errors.Is(err, watermark.ErrUnavailable) {
 		t.Fatalf("Ready on a read-only server: %v, want ErrUnavailable", err)

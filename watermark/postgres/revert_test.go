@@ -188,11 +188,11 @@ const advanceV1 = `INSERT INTO keyward_watermarks AS t (key, chain, kind, level,
 func TestOpen_MigratesVersion1InPlace(t *testing.T) {
 	c := pgtest.Start(t)
 	dsn := c.CreateDB(t, "v1")
-	exec(t, dsn, schemaV1)
+	pgtest.ExecDSN(t, dsn, schemaV1)
 	id, signed := newID(t), newID(t)
-	exec(t, dsn, advanceV1, id.Key, id.Chain, int16(id.Kind), 10, 0, digest("a"))
-	exec(t, dsn, advanceV1, signed.Key, signed.Chain, int16(signed.Kind), 20, 1, digest("s"))
-	exec(t, dsn, `UPDATE keyward_watermarks SET signature = 'sig-s' WHERE key = $1`, signed.Key)
+	pgtest.ExecDSN(t, dsn, advanceV1, id.Key, id.Chain, int16(id.Kind), 10, 0, digest("a"))
+	pgtest.ExecDSN(t, dsn, advanceV1, signed.Key, signed.Chain, int16(signed.Kind), 20, 1, digest("s"))
+	pgtest.ExecDSN(t, dsn, `UPDATE keyward_watermarks SET signature = 'sig-s' WHERE key = $1`, signed.Key)
 
 	old, err := pgx.Connect(ctxT(t), dsn) // an instance of the old keyward, connected before the upgrade
 	if err != nil {

@@ -32,6 +32,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/testutil"
 	"github.com/keyward/keyward/watermark"
 )
 
@@ -118,11 +119,7 @@ func persistentCases() []persistentCase {
 
 // --- helpers ---
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return c
-}
+func ctx(t *testing.T) context.Context { return testutil.Context(t, time.Minute) }
 
 // newKey returns a key name no other subtest uses.
 func newKey(t *testing.T) string {
