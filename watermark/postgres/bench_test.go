@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/watermark"
+	"github.com/keyward/keyward/watermark/postgres"
 	"github.com/keyward/keyward/watermark/watermarktest"
 )
 
@@ -32,8 +33,11 @@ func benchDSN(b *testing.B) string {
 
 // BenchmarkAdvance_Postgres: one key, rising levels, one at a time (a
 // baker's attestation stream).
-func BenchmarkAdvance_Postgres(b *testing.B) {
-	s := open(b, benchDSN(b))
+func BenchmarkAdvance_Postgres(b *testing.B) { advanceLevels(b, open(b, benchDSN(b))) }
+
+// advanceLevels advances a new key through b.N rising levels on s, one at a
+// time, and reports the latencies.
+func advanceLevels(b *testing.B, s *postgres.Store) {
 	id := newID(b)
 	ctx := context.Background()
 	var lat watermarktest.Latencies
@@ -141,22 +145,10 @@ func BenchmarkAdvance_PostgresReplicationModes(b *testing.B) {
 	for _, mode := range []watermark.ReplicationMode{watermark.IgnoreReplication, watermark.WarnAsync, watermark.RequireSync} {
 		b.Run("mode="+string(mode), func(b *testing.B) {
 			s := open(b, primary.DSN())
-			ctx := context.Background()
-			if err := s.SetReplicationMode(ctx, mode, nil); err != nil {
+			if err := s.SetReplicationMode(context.Background(), mode, nil); err != nil {
 				b.Fatal(err)
 			}
-			id := newID(b)
-			var lat watermarktest.Latencies
-			b.ResetTimer()
-			for i := range int64(b.N) {
-				start := time.Now()
-				if _, err := s.Advance(ctx, id, i+1, 0, watermarktest.Digest(i)); err != nil {
-					b.Fatal(err)
-				}
-				lat.Add(time.Since(start))
-			}
-			b.StopTimer()
-			lat.Report(b)
+			advanceLevels(b, s)
 		})
 	}
 }
