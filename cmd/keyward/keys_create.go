@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -21,52 +20,23 @@ func init() {
 // errNoBLSIn is the one-line refusal of a BLS12-381 key in a backend that
 // cannot hold one, pointing at the local keystore (sealed with KMS if wanted).
 func errNoBLSIn(backend string) error {
-	return fmt.Errorf("%s cannot hold BLS12-381 (tz4) keys: keep them in a local key file, sealed with KMS if you like (keyward keys create-kms --purpose seal --alias alias/NAME makes the seal key): keyward keys generate --type bls --out FILE --seal-with awskms:///alias/NAME", backend)
+	return fmt.Errorf("%s cannot hold BLS12-381 (tz4) keys: keep them in a local key file, sealed with KMS if you like: keyward keys generate --type bls --out FILE --seal-with awskms:///alias/NAME", backend)
 }
 
 func cmdKeysCreateKMS(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys create-kms", `Usage: keyward keys create-kms [--purpose sign] --type secp256k1|p256 --alias alias/NAME [--region R] [--endpoint URL] [--description D]
-       keyward keys create-kms --purpose seal --alias alias/NAME [--region R] [--endpoint URL]
+	fs := newFlags("keys create-kms", `Usage: keyward keys create-kms --type secp256k1|p256 --alias alias/NAME [--region R] [--endpoint URL] [--description D]
 
---purpose sign (the default) creates an asymmetric SIGN_VERIFY key in AWS KMS
-(ECC_SECG_P256K1 for tz2 and Ethereum, ECC_NIST_P256 for tz3) and prints the
-key ref and addresses. --purpose seal creates the symmetric ENCRYPT_DECRYPT
-key that seals local key files (keys generate|import --seal-with REF, needed
-for tz4 keys in KMS's care), checks that it hands out a data key, and prints
-its ref. Both tag the key as keyward's and check first that the alias is
-free: nothing is created when it is taken. Credentials and region come from
-the standard AWS configuration chain unless --region is given.`, stdout)
-	purpose := fs.String("purpose", "sign", "sign (a signing key) or seal (the symmetric key of --seal-with)")
-	typ := fs.String("type", "secp256k1", "secp256k1 (tz2, Ethereum) or p256 (tz3); --purpose sign only")
+Creates an asymmetric SIGN_VERIFY key in AWS KMS (ECC_SECG_P256K1 for tz2 and
+Ethereum, ECC_NIST_P256 for tz3), tags it as keyward's, gives it the alias and
+prints the key ref and addresses. Credentials and region come from the
+standard AWS configuration chain unless --region is given.`, stdout)
+	typ := fs.String("type", "secp256k1", "secp256k1 (tz2, Ethereum) or p256 (tz3)")
 	alias := fs.String("alias", "", "alias for the key, alias/NAME")
 	region := fs.String("region", "", "AWS region (default: AWS configuration chain)")
 	endpoint := fs.String("endpoint", "", "KMS endpoint override (URL, or HOST:PORT; http for loopback)")
 	desc := fs.String("description", "", "key description")
 	if _, err := parse(fs, args, stderr); err != nil {
 		return err
-	}
-	if *alias == "" {
-		return errors.New("--alias alias/NAME is required")
-	}
-	opts := awskms.CreateOptions{Alias: *alias, Region: *region, Endpoint: *endpoint, Description: *desc}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	switch *purpose {
-	case "seal":
-		typeSet := false
-		fs.Visit(func(f *flag.Flag) { typeSet = typeSet || f.Name == "type" })
-		if typeSet {
-			return errors.New("--type applies to signing keys; a seal key is symmetric (leave --type out)")
-		}
-		ref, err := awskms.CreateSealKey(ctx, opts)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "ref:        %s\npurpose:    seal (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)\nuse:        keyward keys generate --type bls --out FILE --seal-with '%s'\n", ref, ref)
-		return nil
-	case "sign":
-	default:
-		return fmt.Errorf("--purpose %q: want sign or seal", *purpose)
 	}
 	c, err := signer.ParseCurve(*typ)
 	if err != nil {
@@ -78,8 +48,12 @@ the standard AWS configuration chain unless --region is given.`, stdout)
 	if c == signer.Ed25519 {
 		return errors.New("AWS KMS has no Ed25519 signing keys usable for Tezos: use --type secp256k1 or p256")
 	}
-	opts.Curve = c
-	ref, k, err := awskms.CreateKey(ctx, opts)
+	if *alias == "" {
+		return errors.New("--alias alias/NAME is required")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ref, k, err := awskms.CreateKey(ctx, awskms.CreateOptions{Curve: c, Alias: *alias, Region: *region, Endpoint: *endpoint, Description: *desc})
 	if err != nil {
 		return err
 	}
