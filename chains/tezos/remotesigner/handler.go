@@ -98,27 +98,25 @@ func Codes() map[pipeline.Chain]func(pipeline.Class, pipeline.Rule) int {
 	return map[pipeline.Chain]func(pipeline.Class, pipeline.Rule) int{pipeline.Tezos: Status}
 }
 
+// statuses is the Tezos transport's one table from outcome class to HTTP
+// status (Octez error traces carry them; see README).
+var statuses = map[pipeline.Class]int{
+	pipeline.Signed:          http.StatusOK,
+	pipeline.Malformed:       http.StatusBadRequest,
+	pipeline.TooLarge:        http.StatusRequestEntityTooLarge,
+	pipeline.Unauthenticated: http.StatusUnauthorized,
+	pipeline.Refused:         http.StatusForbidden,
+	pipeline.UnknownKey:      http.StatusNotFound,
+	pipeline.Conflict:        http.StatusConflict,
+	pipeline.Unavailable:     http.StatusServiceUnavailable,
+	pipeline.BackendFailed:   http.StatusBadGateway,
+	pipeline.Internal:        http.StatusInternalServerError,
+}
+
 // Status is the HTTP status of an outcome.
 func Status(c pipeline.Class, _ pipeline.Rule) int {
-	switch c {
-	case pipeline.Signed:
-		return http.StatusOK
-	case pipeline.Malformed:
-		return http.StatusBadRequest
-	case pipeline.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case pipeline.Unauthenticated:
-		return http.StatusUnauthorized
-	case pipeline.Refused:
-		return http.StatusForbidden
-	case pipeline.UnknownKey:
-		return http.StatusNotFound
-	case pipeline.Conflict:
-		return http.StatusConflict
-	case pipeline.Unavailable:
-		return http.StatusServiceUnavailable
-	case pipeline.BackendFailed:
-		return http.StatusBadGateway
+	if s, ok := statuses[c]; ok {
+		return s
 	}
 	return http.StatusInternalServerError
 }
