@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyward/keyward/internal/strictyaml"
 	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/watermark"
 )
 
 // Defaults.
@@ -25,18 +26,25 @@ const (
 	DefaultEthereumListen = "127.0.0.1:8550"
 	DefaultMaxBodyBytes   = 64 << 10
 	DefaultMaxBatch       = 100
+	// DefaultWatermarkReplication: sign, and warn while commits are not
+	// acknowledged by a synchronous standby.
+	DefaultWatermarkReplication = string(watermark.WarnAsync)
 )
 
 // Config is the whole configuration file (DESIGN §5).
 type Config struct {
-	Tezos     TezosConfig          `yaml:"tezos"`
-	Ethereum  EthereumConfig       `yaml:"ethereum"`
-	Server    ServerConfig         `yaml:"server"`
-	Watermark string               `yaml:"watermark"`
-	Audit     string               `yaml:"audit"`
-	AuditSync string               `yaml:"audit_sync"` // "always": fdatasync every audit line before answering; "" (default): write(2) only, on disk within a second
-	Keys      map[string]KeyConfig `yaml:"keys"`
-	Log       LogConfig            `yaml:"log"`
+	Tezos     TezosConfig    `yaml:"tezos"`
+	Ethereum  EthereumConfig `yaml:"ethereum"`
+	Server    ServerConfig   `yaml:"server"`
+	Watermark string         `yaml:"watermark"`
+	// WatermarkReplication says what a replicated watermark store
+	// (PostgreSQL) must show before keyward signs: require-sync, warn
+	// (default) or ignore (watermark.ReplicationMode).
+	WatermarkReplication string               `yaml:"watermark_replication"`
+	Audit                string               `yaml:"audit"`
+	AuditSync            string               `yaml:"audit_sync"` // "always": fdatasync every audit line before answering; "" (default): write(2) only, on disk within a second
+	Keys                 map[string]KeyConfig `yaml:"keys"`
+	Log                  LogConfig            `yaml:"log"`
 }
 
 // TezosConfig configures the Tezos remote-signer listener.
@@ -46,6 +54,7 @@ type TezosConfig struct {
 	AllowedOrigins []string   `yaml:"allowed_origins"` // browser origins allowed to POST (default none: a web page cannot drive the signer)
 	TLS            *TLSConfig `yaml:"tls"`
 	Disabled       bool       `yaml:"disabled"`
+	ListKnownKeys  bool       `yaml:"list_known_keys"` // serve GET /known_keys (off by default, as Octez's --allow-list-known-keys)
 	// AllowNonLoopback lets the listener bind beyond loopback without
 	// authorized_keys or client certificates (warned at every start).
 	AllowNonLoopback bool `yaml:"allow_non_loopback"`
@@ -90,6 +99,11 @@ type KeyConfig struct {
 	Tezos        *policy.TezosRules    `yaml:"tezos"`
 	Ethereum     *policy.EthereumRules `yaml:"ethereum"`
 	AuditPayload bool                  `yaml:"audit_payload"` // write the full payload into audit lines
+	// Clients, when not empty, lists the callers that may use the key:
+	// Ethereum token names (tokens_file), Tezos authorized-key hashes
+	// (tz…), TLS client certificate subjects ("cert:CN=poster"). Any other
+	// caller gets the answer an unknown key gets.
+	Clients []string `yaml:"clients"`
 }
 
 // Load reads and validates a config file.
@@ -169,6 +183,9 @@ func (c *Config) applyDefaults() {
 	if c.Ethereum.MaxBatch == 0 {
 		c.Ethereum.MaxBatch = DefaultMaxBatch
 	}
+	if c.WatermarkReplication == "" {
+		c.WatermarkReplication = DefaultWatermarkReplication
+	}
 }
 
 // Validate checks what can be checked without opening keys.
@@ -177,6 +194,9 @@ func (c *Config) Validate() error {
 	if c.Watermark == "" {
 		errs = append(errs, "watermark: required (e.g. file:///var/lib/keyward/watermarks)")
 	}
+	if _, err := watermark.ParseReplicationMode(c.WatermarkReplication); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if len(c.Keys) == 0 {
 		errs = append(errs, "keys: at least one key is required")
 	}
@@ -184,6 +204,11 @@ func (c *Config) Validate() error {
 		k := c.Keys[name]
 		if k.Ref == "" {
 			errs = append(errs, fmt.Sprintf("keys.%s.ref: required", name))
+		}
+		for i, c := range k.Clients {
+			if strings.TrimSpace(c) == "" || strings.TrimSpace(c) != c {
+				errs = append(errs, fmt.Sprintf("keys.%s.clients[%d]: %q is not a client name, tz address or cert:SUBJECT", name, i, c))
+			}
 		}
 		if _, err := policy.CompileTezos(k.Tezos); err != nil {
 			errs = append(errs, fmt.Sprintf("keys.%s.tezos: %v", name, err))

@@ -23,6 +23,21 @@ func TestParse_Minimal(t *testing.T) {
 	if c.Ethereum.MaxBatch != DefaultMaxBatch {
 		t.Fatalf("default batch = %d", c.Ethereum.MaxBatch)
 	}
+	if c.WatermarkReplication != "warn" {
+		t.Fatalf("default watermark_replication = %q, want warn", c.WatermarkReplication)
+	}
+}
+
+func TestParse_WatermarkReplicationModes(t *testing.T) {
+	for _, mode := range []string{"require-sync", "warn", "ignore"} {
+		c, err := Parse(strings.NewReader(minimal + "watermark_replication: " + mode + "\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if c.WatermarkReplication != mode {
+			t.Fatalf("watermark_replication = %q, want %q", c.WatermarkReplication, mode)
+		}
+	}
 }
 
 func TestParse_RejectsInvalid(t *testing.T) {
@@ -36,6 +51,8 @@ func TestParse_RejectsInvalid(t *testing.T) {
 		"bad listen":              minimal + "tezos:\n  listen: nonsense\n",
 		"bad ethereum amount":     "watermark: file:///x\nkeys:\n  a:\n    ref: file:///k\n    ethereum:\n      max_value: lots\n",
 		"ethereum open to the world without tokens":       minimal + "ethereum:\n  listen: 0.0.0.0:8550\n",
+		"unknown watermark_replication":                   minimal + "watermark_replication: sync\n",
+		"watermark_replication in the wrong section":      minimal + "server:\n  watermark_replication: warn\n",
 		"tezos open to the world without authentication":  minimal + "tezos:\n  listen: 0.0.0.0:6732\n",
 		"tezos on every interface without authentication": minimal + "tezos:\n  listen: \":6732\"\n",
 		"tls without a key":                               minimal + "tezos:\n  tls: {cert: /etc/keyward/tezos.crt}\n",

@@ -63,12 +63,13 @@ func TestCLI_ImportShowListCheck(t *testing.T) {
 	}
 	// A typo in the config is an error naming the field.
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("watermark: file:///tmp/x\nkeys:\n  a:\n    ref: file:///x\n    tezoss: {}\n"), 0o600)
+	wm := "file://" + filepath.Join(dir, "wm-bad")
+	os.WriteFile(bad, []byte("watermark: "+wm+"\nkeys:\n  a:\n    ref: file:///x\n    tezoss: {}\n"), 0o600)
 	if out, err := testutil.Run(t, passEnv, "config", "check", "--config", bad); err == nil || !strings.Contains(out, "tezoss") {
 		t.Fatalf("typo accepted: %v\n%s", err, out)
 	}
 	// An unknown scheme is a start-up error.
-	os.WriteFile(bad, []byte("watermark: file:///tmp/x\nkeys:\n  a:\n    ref: vault:///x\n"), 0o600)
+	os.WriteFile(bad, []byte("watermark: "+wm+"\nkeys:\n  a:\n    ref: vault:///x\n"), 0o600)
 	if out, err := testutil.Run(t, passEnv, "config", "check", "--config", bad); err == nil || !strings.Contains(out, "unknown key URI scheme") {
 		t.Fatalf("unknown scheme: %v\n%s", err, out)
 	}

@@ -27,6 +27,22 @@ type Key struct {
 	Tezos        *policy.Tezos
 	Ethereum     *policy.Ethereum // nil: the key is not served on Ethereum
 	AuditPayload bool
+	// Clients, when not nil, are the caller identities that may use the
+	// key (token names, authorized-key hashes, "cert:" subjects).
+	Clients map[string]bool
+}
+
+// Serves reports whether a caller with these identities may use the key.
+func (k *Key) Serves(ids []string) bool {
+	if k.Clients == nil {
+		return true
+	}
+	for _, id := range ids {
+		if k.Clients[id] {
+			return true
+		}
+	}
+	return false
 }
 
 // Ring is an immutable set of keys.
@@ -77,6 +93,12 @@ func Open(ctx context.Context, cfg *config.Config, open Opener) (ring *Ring, err
 func NewKey(name string, u *signer.URI, sk signer.Key, kc config.KeyConfig) (*Key, error) {
 	pub := sk.PublicKey()
 	k := &Key{Name: name, Ref: u.Redacted(), Scheme: u.Scheme, Signer: sk, Pub: pub, AuditPayload: kc.AuditPayload}
+	if len(kc.Clients) > 0 {
+		k.Clients = map[string]bool{}
+		for _, c := range kc.Clients {
+			k.Clients[c] = true
+		}
+	}
 	var err error
 	if k.PKH, err = tezos.PublicKeyHash(pub); err != nil {
 		return nil, fmt.Errorf("key %s: %w", name, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/limits"
 	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/watermark"
@@ -20,6 +21,9 @@ import (
 type Options struct {
 	// Store keeps the high watermarks of consensus requests.
 	Store watermark.Store
+	// Budgets keeps what each key spent against its rolling limits; nil
+	// when no key has limits (a request with limits is then refused).
+	Budgets limits.Store
 	// Audit gets one record per decision about an identified key and
 	// caller, and the summaries of earlier refusals. A signature whose
 	// record cannot be written is withheld.
@@ -110,9 +114,18 @@ type Request struct {
 	To, Value  string
 	Payload    []byte // written (hex) only when the key's config asks for payloads
 
+	// NotFound is the message an unknown key gets on this transport; a
+	// caller the key does not serve (keys.<name>.clients) gets it too.
+	NotFound string
 	// Check is the key's policy verdict on the request: nil to sign, a
 	// *policy.Refusal or an *Error otherwise. It must be set (default deny).
 	Check func() error
+	// Limits are the key's rolling budgets on this chain; Spend is what the
+	// request costs them (nil: one request), asked once Check allowed it.
+	// The budgets are debited durably before signing and credited back
+	// when nothing is signed.
+	Limits []limits.Limit
+	Spend  func() (limits.Spend, error)
 	// Mark, for consensus requests, is advanced before signing.
 	Mark *Mark
 	// Digest is what the key signs (32 bytes); with Mark it is also the
@@ -120,6 +133,16 @@ type Request struct {
 	// policy allowed the request (work a refusal should not cost).
 	Digest []byte
 	Hash   func() ([]byte, error)
+	// Message, for keys that sign whole messages (BLS12-381), is what the
+	// key signs under Scheme; Digest is then only what the watermark and
+	// the audit line keep.
+	Message []byte
+	Scheme  signer.BLSScheme
+	// ProvePossession asks a BLS key for a proof of possession of ProofOf
+	// (nil: its own public key) instead of a signature; such a request has
+	// no digest and no mark.
+	ProvePossession bool
+	ProofOf         []byte
 	// Recoverable asks for a secp256k1 signature with its recovery id (Ethereum).
 	Recoverable bool
 	// Encode turns the signature into the bytes the client gets, which are
@@ -216,13 +239,22 @@ func (p *Pipeline) decide(ctx context.Context, req *Request, rec *audit.Record) 
 	if k == nil {
 		return Result{}, Fail(Internal, RuleKey, "internal error: no key")
 	}
+	if !k.Serves(req.Caller.IDs) {
+		// The caller learns nothing about the key: the answer is the one an
+		// unknown key gets. The audit line says why.
+		msg := req.NotFound
+		if msg == "" {
+			msg = "unknown key"
+		}
+		return Result{}, &Error{Class: UnknownKey, Rule: RuleClients, Msg: msg}
+	}
 	if req.Check == nil {
 		return Result{}, Fail(Internal, RuleNone, "internal error: no policy check for this request")
 	}
 	if err := req.Check(); err != nil {
 		return Result{}, policyError(err)
 	}
-	if req.Digest == nil {
+	if req.Digest == nil && !req.ProvePossession {
 		if req.Hash == nil {
 			return Result{}, Fail(Internal, RuleNone, "internal error: nothing to sign")
 		}
@@ -236,6 +268,59 @@ func (p *Pipeline) decide(ctx context.Context, req *Request, rec *audit.Record) 
 	if err := ctx.Err(); err != nil {
 		return Result{}, &Error{Class: Unavailable, Rule: RuleRequest, Msg: "request cancelled or timed out: nothing signed", Err: err}
 	}
+	debit, e := p.debit(ctx, req)
+	if e != nil {
+		return Result{}, e
+	}
+	res, e := p.signMarked(ctx, req, rec)
+	if e != nil || res.Retry {
+		// Nothing new was signed: give the budget back.
+		p.credit(ctx, req, debit)
+	}
+	return res, e
+}
+
+// debit charges the request to the key's budgets, durably, before signing.
+func (p *Pipeline) debit(ctx context.Context, req *Request) (*limits.Debit, *Error) {
+	if len(req.Limits) == 0 {
+		return nil, nil
+	}
+	if p.opts.Budgets == nil {
+		return nil, Fail(Unavailable, RuleLimits, "limits store unavailable: nothing signed")
+	}
+	spend := limits.Spend{Requests: 1}
+	if req.Spend != nil {
+		s, err := req.Spend()
+		if err != nil {
+			return nil, policyError(err)
+		}
+		spend = s
+	}
+	d, err := p.opts.Budgets.Debit(ctx, req.Key.Name, req.Limits, spend, p.opts.Now())
+	if err != nil {
+		var ex *limits.ExceededError
+		if errors.As(err, &ex) {
+			return nil, &Error{Class: Refused, Rule: Rule(ex.Rule), Msg: ex.Error(), Err: err}
+		}
+		return nil, &Error{Class: Unavailable, Rule: RuleLimits, Msg: "limits store unavailable: nothing signed", Err: err}
+	}
+	return &d, nil
+}
+
+// credit gives back a debit whose request signed nothing.
+func (p *Pipeline) credit(ctx context.Context, req *Request, d *limits.Debit) {
+	if d == nil {
+		return
+	}
+	if err := p.opts.Budgets.Credit(context.WithoutCancel(ctx), *d); err != nil {
+		p.log.Warn("could not give the budget back after nothing was signed; the budget stays debited (safe)", "key", req.Key.Name, "err", err)
+	}
+}
+
+// signMarked advances the watermark (consensus requests), signs and stores
+// the signature with the mark.
+func (p *Pipeline) signMarked(ctx context.Context, req *Request, rec *audit.Record) (Result, *Error) {
+	k := req.Key
 	if m := req.Mark; m != nil {
 		if p.opts.Store == nil {
 			return Result{}, Fail(Internal, RuleWatermark, "internal error: no watermark store")
@@ -255,9 +340,17 @@ func (p *Pipeline) decide(ctx context.Context, req *Request, rec *audit.Record) 
 	}
 	var res Result
 	var err error
-	if req.Recoverable {
+	switch {
+	case req.ProvePossession:
+		if req.Mark != nil {
+			return Result{}, Fail(Internal, RuleNone, "internal error: a proof of possession has no watermark")
+		}
+		res.Sig, err = signer.ProvePossession(ctx, k.Signer, req.ProofOf)
+	case req.Message != nil:
+		res.Sig, err = signer.SignMessage(ctx, k.Signer, req.Scheme, req.Message)
+	case req.Recoverable:
 		res.Sig, res.RecID, err = signer.SignDigestRecoverable(ctx, k.Signer, req.Digest)
-	} else {
+	default:
 		res.Sig, err = signer.SignDigest(ctx, k.Signer, req.Digest)
 	}
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+
+	"github.com/keyward/keyward/limits"
 )
 
 // Ethereum is a key's compiled Ethereum policy. The zero policy (from empty
@@ -27,6 +29,10 @@ type Ethereum struct {
 	signAuth      bool
 	signClique    bool
 	domains       []ethDomain
+
+	caps    ethCaps
+	tokens  map[common.Address]*tokenRule // nil: none listed
+	budgets []limits.Limit
 }
 
 type ethDomain struct {
@@ -106,6 +112,16 @@ func CompileEthereum(r *EthereumRules) (*Ethereum, error) {
 		}
 		p.domains = append(p.domains, ed)
 	}
+	var err error
+	if p.caps, err = compileEthCaps(r); err != nil {
+		return nil, err
+	}
+	if p.tokens, err = compileEthTokens(r, p.to); err != nil {
+		return nil, err
+	}
+	if p.budgets, err = compileEthLimits(r, p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -141,20 +157,12 @@ func ParseWei(s string) (*big.Int, error) {
 	default:
 		return nil, fmt.Errorf("%q: want an amount like \"1 ether\", \"30 gwei\" or wei", s)
 	}
-	num := f[0]
-	intPart, frac, hasDot := strings.Cut(num, ".")
-	if intPart == "" || (hasDot && frac == "") || len(frac) > decimals {
-		return nil, fmt.Errorf("%q: bad amount (at most %d decimals)", s, decimals)
+	v, err := parseDecimal(f[0], decimals)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", s, err)
 	}
-	digits := intPart + frac + strings.Repeat("0", decimals-len(frac))
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return nil, fmt.Errorf("%q: bad amount", s)
-		}
-	}
-	v, ok := new(big.Int).SetString(digits, 10)
-	if !ok || v.BitLen() > 256 {
-		return nil, fmt.Errorf("%q: bad amount", s)
+	if v.BitLen() > 256 {
+		return nil, fmt.Errorf("%q: above 2^256", s)
 	}
 	return v, nil
 }
@@ -176,7 +184,10 @@ func (p *Ethereum) CheckTx(tx *types.Transaction, chainID *big.Int) error {
 	if err := p.CheckChainID(chainID); err != nil {
 		return err
 	}
-	return p.CheckCall(tx.To(), tx.Value(), tx.Data())
+	if err := p.CheckCall(tx.To(), tx.Value(), tx.Data()); err != nil {
+		return err
+	}
+	return p.caps.check(tx)
 }
 
 // CheckCall checks a transaction's recipient (nil: contract creation),
@@ -195,6 +206,9 @@ func (p *Ethereum) CheckCall(to *common.Address, value *big.Int, data []byte) er
 	}
 	if p.maxValue != nil && value.Cmp(p.maxValue) > 0 {
 		return Refuse("ethereum.max_value", "value %s wei is above the cap of %s wei", value, p.maxValue)
+	}
+	if err := p.checkToken(to, data); err != nil {
+		return err
 	}
 	if to != nil && p.methods != nil {
 		if sels, ok := p.methods[*to]; ok {

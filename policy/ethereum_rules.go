@@ -15,6 +15,16 @@ type EthereumRules struct {
 	TypedDataDomains   []TypedDataDomain   `yaml:"typed_data_domains"`  // optional domain allow-list
 	SignAuthorizations bool                `yaml:"sign_authorizations"` // EIP-7702 authorizations (delegating the account's code)
 	SignCliqueHeaders  bool                `yaml:"sign_clique_headers"` // account_signData application/x-clique-header (proof-of-authority block seals)
+
+	// Per-request fee caps (policy/caps.go), in wei or "N gwei" / "N ether".
+	MaxFee      string  `yaml:"max_fee"`       // the most a transaction can pay in fees: gas × gasPrice (or maxFeePerGas), plus blob gas × maxFeePerBlobGas
+	MaxGasPrice string  `yaml:"max_gas_price"` // gasPrice, or maxFeePerGas
+	MaxGas      *uint64 `yaml:"max_gas"`       // gas limit
+
+	// Tokens lists ERC-20 contracts whose calls are decoded and capped (policy/tokens.go).
+	Tokens map[string]EthereumToken `yaml:"tokens"`
+	// Limits are rolling budgets over time windows (policy/limits.go).
+	Limits []EthereumLimit `yaml:"limits"`
 }
 
 // UnmarshalYAML decodes the rules strictly (see decodeRules).

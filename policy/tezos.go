@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/keyward/keyward/chains/tezos"
+	"github.com/keyward/keyward/limits"
 )
 
 // TezosRules is a key's Tezos policy as written in the configuration, under
@@ -36,6 +37,22 @@ type TezosRules struct {
 	MaxAmount string `yaml:"max_amount"`
 	// MaxFee caps the fee of each manager operation, in the same units.
 	MaxFee string `yaml:"max_fee"`
+	// AllowProofOfPossession lets GET /bls_prove_possession prove
+	// possession of a tz4 key (needed to register it as a consensus or
+	// companion key). Off by default: turn it on for the registration only.
+	AllowProofOfPossession bool `yaml:"allow_proof_of_possession"`
+
+	// Per-request caps (policy/caps.go).
+	MaxStorageLimit *uint64 `yaml:"max_storage_limit"` // storage_limit of each manager operation, in bytes (bounds its storage burn)
+	MaxGasLimit     *uint64 `yaml:"max_gas_limit"`     // gas_limit of each manager operation
+	MaxBatchFee     string  `yaml:"max_batch_fee"`     // sum of the fees of one request's operations (tez or mutez)
+	MaxBatchAmount  string  `yaml:"max_batch_amount"`  // sum of the tez amounts max_amount caps, over one request's operations
+	MaxOperations   *uint64 `yaml:"max_operations"`    // operations in one generic request (at least 1)
+
+	// Tokens lists FA1.2 / FA2 contracts whose calls are decoded and capped (policy/tokens.go).
+	Tokens map[string]TezosToken `yaml:"tokens"`
+	// Limits are rolling budgets over time windows (policy/limits.go).
+	Limits []TezosLimit `yaml:"limits"`
 }
 
 // UnmarshalYAML decodes the rules strictly (see decodeRules).
@@ -52,6 +69,11 @@ type Tezos struct {
 	to        []tezosDest // nil: any
 	maxAmount *big.Int    // nil: no cap
 	maxFee    *big.Int    // nil: no cap
+	allowPoP  bool
+
+	caps    tezosCaps
+	tokens  map[string]*tokenRule // by KT1 address; nil: none listed
+	budgets []limits.Limit
 }
 
 type tezosDest struct {
@@ -75,6 +97,7 @@ func CompileTezos(r *TezosRules) (*Tezos, error) {
 	if r == nil {
 		return p, nil
 	}
+	p.allowPoP = r.AllowProofOfPossession
 	for i, s := range r.Allow {
 		k := tezos.Kind(strings.TrimSpace(s))
 		if !validKind(k) {
@@ -116,6 +139,15 @@ func CompileTezos(r *TezosRules) (*Tezos, error) {
 		if p.maxFee, err = ParseMutez(r.MaxFee); err != nil {
 			return nil, fmt.Errorf("max_fee: %w", err)
 		}
+	}
+	if p.caps, err = compileTezosCaps(r); err != nil {
+		return nil, err
+	}
+	if p.tokens, err = compileTezosTokens(r, p.to); err != nil {
+		return nil, err
+	}
+	if p.budgets, err = compileTezosLimits(r, p.tokens); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -175,24 +207,11 @@ func ParseMutez(s string) (*big.Int, error) {
 	default:
 		return nil, fmt.Errorf("amount %q: unknown unit %q (want tez or mutez)", s, unit)
 	}
-	whole, frac, hasFrac := strings.Cut(num, ".")
-	if whole == "" || !allDigits(whole) || hasFrac && (frac == "" || !allDigits(frac)) {
-		return nil, fmt.Errorf("amount %q: not a non-negative number", s)
+	v, err := parseDecimal(num, decimals)
+	if err != nil {
+		return nil, fmt.Errorf("amount %q: %w", s, err)
 	}
-	if len(frac) > decimals {
-		return nil, fmt.Errorf("amount %q: more than %d decimals", s, decimals)
-	}
-	v, _ := new(big.Int).SetString(whole+frac+strings.Repeat("0", decimals-len(frac)), 10)
 	return v, nil
-}
-
-func allDigits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // Allows reports whether the policy allows requests of this kind at all.
@@ -200,7 +219,7 @@ func (p *Tezos) Allows(kind tezos.Kind) bool { return p.allow[kind] }
 
 // Check returns nil when req may be signed, or a *Refusal naming the rule
 // (tezos.allow, tezos.chains, tezos.operations, tezos.to, tezos.max_amount,
-// tezos.max_fee) and the offending value.
+// tezos.max_fee, the caps of caps.go, tezos.tokens*) and the offending value.
 func (p *Tezos) Check(req *tezos.Request) error {
 	if req == nil {
 		return errors.New("policy: nil Tezos request")
@@ -220,7 +239,7 @@ func (p *Tezos) Check(req *tezos.Request) error {
 	}
 	for i := range req.Operations {
 		op := &req.Operations[i]
-		where := fmt.Sprintf("operation %d of %d (%s)", i+1, n, op.Kind)
+		where := opWhere{i + 1, n, op.Kind}
 		if !p.ops[op.Kind] {
 			if len(p.ops) == 0 {
 				return Refuse("tezos.operations", "%s: no operation kinds are allowed for this key", where)
@@ -240,8 +259,14 @@ func (p *Tezos) Check(req *tezos.Request) error {
 			}
 			return Refuse("tezos.to", "%s: destination %s is not allowed", where, dest)
 		}
+		if err := p.caps.checkOperation(op, where); err != nil {
+			return err
+		}
 	}
-	return nil
+	if err := p.caps.checkBatch(req.Operations); err != nil {
+		return err
+	}
+	return p.checkTokens(req.Operations)
 }
 
 // tezAmount reports whether op.Amount is in mutez (not ticket units).
@@ -265,3 +290,21 @@ func (p *Tezos) destAllowed(op *tezos.Operation) bool {
 	}
 	return false
 }
+
+// CheckProofOfPossession refuses a BLS proof of possession unless
+// allow_proof_of_possession is on (the message is Octez's).
+func (p *Tezos) CheckProofOfPossession() error {
+	if !p.allowPoP {
+		return Refuse("tezos.allow_proof_of_possession", "Request to prove possession is not allowed.")
+	}
+	return nil
+}
+
+// opWhere names an operation in a refusal ("operation 2 of 3
+// (transaction)"); it is formatted only when a refusal is written.
+type opWhere struct {
+	i, n int
+	kind string
+}
+
+func (w opWhere) String() string { return fmt.Sprintf("operation %d of %d (%s)", w.i, w.n, w.kind) }

@@ -19,7 +19,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 for dir in test/*/; do
-	if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
+	# Also when package-lock.json changed since the last install (a package was added).
+	if [ -f "$dir/package.json" ] && { [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; }; then
 		echo "npm ci in $dir"
 		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 	fi

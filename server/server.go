@@ -28,9 +28,13 @@ import (
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/internal/fscheck"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/limits"
+	limitsfile "github.com/keyward/keyward/limits/file"
+	limitspostgres "github.com/keyward/keyward/limits/postgres"
 	"github.com/keyward/keyward/pipeline"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/watermark"
+	wmpostgres "github.com/keyward/keyward/watermark/postgres"
 )
 
 // Server is a running keyward.
@@ -40,6 +44,7 @@ type Server struct {
 	metrics  *Metrics
 	store    watermark.Store
 	audit    audit.Logger
+	budgets  limits.Store
 	pipeline *pipeline.Pipeline
 	keys     atomic.Pointer[keyring.Ring]
 	auth     atomic.Pointer[remotesigner.Authorizer]
@@ -118,6 +123,12 @@ func build(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Lo
 		return nil, nil, fmt.Errorf("watermark: %w", err)
 	}
 	s.store = store
+	if err := s.setupReplication(ctx, cfg); err != nil {
+		return nil, nil, err
+	}
+	if s.budgets, err = openBudgets(ctx, cfg, s.store, check); err != nil {
+		return nil, nil, fmt.Errorf("limits: %w", err)
+	}
 	if cfg.Audit != "" {
 		w, err := s.openAudit(cfg, check)
 		if err != nil {
@@ -125,11 +136,12 @@ func build(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Lo
 		}
 		warnings = append(warnings, w...)
 	}
+	s.metrics.Registry.MustRegister(newBudgetCollector(s.budgets, s.Ring))
 	codes := remotesigner.Codes()
 	for c, f := range rpc.Codes() {
 		codes[c] = f
 	}
-	s.pipeline = pipeline.New(pipeline.Options{Store: s.store, Audit: s.audit, Log: log, Observer: s.metrics, Codes: codes})
+	s.pipeline = pipeline.New(pipeline.Options{Store: s.store, Budgets: s.budgets, Audit: s.audit, Log: log, Observer: s.metrics, Codes: codes})
 	ring, err := keyring.Open(ctx, cfg, s.openKey)
 	if err != nil {
 		return nil, nil, err
@@ -166,6 +178,33 @@ func build(ctx context.Context, cfgPath string, cfg *config.Config, log *slog.Lo
 		}
 	}
 	return s, warnings, nil
+}
+
+// openBudgets opens the budget store that lives with the watermarks; it is
+// open even when no key has limits yet, so a reload can add some. On
+// PostgreSQL debits go through the watermark store's replication guard, on
+// its connections. With check, a file store is read without its lock, and
+// the PostgreSQL one (whose open migrates its table) is not opened: the
+// watermark store's read-only open checked the database.
+func openBudgets(ctx context.Context, cfg *config.Config, store watermark.Store, check bool) (limits.Store, error) {
+	pg, isPG := store.(*wmpostgres.Store)
+	switch {
+	case check && isPG:
+		return nil, nil
+	case check:
+		st, err := limitsfile.OpenURLReadOnly(cfg.Watermark)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	case isPG:
+		st, err := limitspostgres.Open(ctx, cfg.Watermark, limitspostgres.Options{Write: pg.Replication().Write})
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	return limits.Open(ctx, cfg.Watermark)
 }
 
 // openAudit opens the audit file (check: inspects it) and returns what to
@@ -413,6 +452,7 @@ func (s *Server) tezosHandler() http.Handler {
 		Log:            s.log,
 		ClientIdentity: CertSubject,
 		AllowedOrigins: func() []string { return s.cfg.Load().Tezos.AllowedOrigins },
+		ListKnownKeys:  func() bool { return s.cfg.Load().Tezos.ListKnownKeys },
 	})
 }
 
@@ -520,6 +560,9 @@ func (s *Server) Close() {
 	if s.store != nil {
 		s.store.Close()
 	}
+	if s.budgets != nil {
+		s.budgets.Close()
+	}
 	if s.audit != nil {
 		s.audit.Close()
 	}
@@ -564,12 +607,13 @@ func (s *Server) opsHandler() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		problems := s.Readiness(ctx)
+		details := s.replicationDetails(ctx)
 		if len(problems) > 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("not ready:\n" + strings.Join(problems, "\n") + "\n"))
+			w.Write([]byte("not ready:\n" + strings.Join(problems, "\n") + "\n" + details))
 			return
 		}
-		w.Write([]byte("ready\n"))
+		w.Write([]byte("ready\n" + details))
 	})
 	return mux
 }
@@ -591,6 +635,9 @@ func (s *Server) Readiness(ctx context.Context) []string {
 	}
 	if err := s.store.Ready(ctx); err != nil {
 		say("watermark store", err)
+	}
+	if err := s.budgets.Ready(ctx); err != nil {
+		say("limits store", err)
 	}
 	for _, k := range s.Ring().Keys() {
 		if rc, ok := k.Signer.(signer.ReadinessChecker); ok {
@@ -625,6 +672,28 @@ func (t *timedKey) SignRecoverable(ctx context.Context, digest []byte) ([]byte, 
 	sig, err := t.Key.Sign(ctx, digest)
 	return sig, signer.RecoveryUnknown, err
 }
+
+// SignBLS passes BLS signing through (signer.BLSKey) when the backend's key is one.
+func (t *timedKey) SignBLS(ctx context.Context, scheme signer.BLSScheme, msg []byte) ([]byte, error) {
+	bk, ok := t.Key.(signer.BLSKey)
+	if !ok {
+		return nil, signer.ErrNotBLSKey
+	}
+	start := time.Now()
+	defer func() { t.latency.Observe(time.Since(start).Seconds()) }()
+	return bk.SignBLS(ctx, scheme, msg)
+}
+
+// ProvePossession passes BLS proofs of possession through.
+func (t *timedKey) ProvePossession(ctx context.Context, pk []byte) ([]byte, error) {
+	bk, ok := t.Key.(signer.BLSKey)
+	if !ok {
+		return nil, signer.ErrNotBLSKey
+	}
+	return bk.ProvePossession(ctx, pk)
+}
+
+var _ signer.BLSKey = (*timedKey)(nil)
 
 func (t *timedKey) Ready(ctx context.Context) error {
 	if rc, ok := t.Key.(signer.ReadinessChecker); ok {

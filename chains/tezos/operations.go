@@ -18,15 +18,15 @@ func (r *reader) pkh(what string) string {
 	}
 	switch tag {
 	case 0:
-		return B58Encode(PrefixTz1, h)
+		return addressText(PrefixTz1, h)
 	case 1:
-		return B58Encode(PrefixTz2, h)
+		return addressText(PrefixTz2, h)
 	case 2:
-		return B58Encode(PrefixTz3, h)
+		return addressText(PrefixTz3, h)
 	case 3:
-		return B58Encode(PrefixTz4, h)
+		return addressText(PrefixTz4, h)
 	case 4:
-		return B58Encode(PrefixTz5, h)
+		return addressText(PrefixTz5, h)
 	}
 	r.off -= 21
 	r.fail("unknown public key hash tag %d in %s", tag, what)
@@ -115,7 +115,7 @@ func (r *reader) contract(what string) string {
 			r.fail("non-zero padding in %s", what)
 			return ""
 		}
-		return B58Encode(PrefixKT1, h)
+		return addressText(PrefixKT1, h)
 	}
 	r.off = start
 	r.fail("unknown contract tag %d in %s", tag, what)
@@ -297,8 +297,8 @@ func managerHeader(r *reader, op *Operation) {
 	op.Source = r.pkh("source")
 	op.Fee = r.mutez("fee")
 	r.zarith("counter", false, false)
-	r.zarith("gas limit", false, false)
-	r.zarith("storage limit", false, false)
+	op.GasLimit = r.zarith("gas limit", false, true)
+	op.StorageLimit = r.zarith("storage limit", false, true)
 }
 
 // blsProof reads the optional BLS proof of possession of reveal and key
@@ -417,7 +417,7 @@ func parseManager(r *reader, op *Operation, tag byte) {
 		op.Entrypoint = "default"
 		if r.bool("parameters presence") {
 			op.Entrypoint = r.entrypoint()
-			r.dynBytes("parameters")
+			op.Parameters = r.dynBytes("parameters")
 		}
 		if r.ok() && op.Destination == op.Source && stakingEntrypoints[op.Entrypoint] {
 			op.Kind = op.Entrypoint

@@ -75,6 +75,10 @@ type Operation struct {
 	Entrypoint  string   // transaction and transfer_ticket entrypoint ("default" when none)
 	PublicKey   string   // reveal, update_consensus_key, update_companion_key: the key (edpk…, sppk…, p2pk…, BLpk…, mdpk…)
 	Proof       bool     // the same, with a BLS proof of possession (tz4 keys only)
+
+	GasLimit     *big.Int // manager operations only
+	StorageLimit *big.Int // bytes, manager operations only (bounds the storage burn)
+	Parameters   []byte   // transaction parameters, one binary Micheline expression (not copied); nil without parameters
 }
 
 // IsManager reports whether the operation is a manager operation (has a source paying a fee).

@@ -45,7 +45,7 @@ and the ratio of the two.
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", benchHelp, stdout)
 	url := fs.String("url", "http://127.0.0.1:6732", "keyward Tezos listener")
-	key := fs.String("key", "", "key address (tz1/tz2/tz3)")
+	key := fs.String("key", "", "key address (tz1/tz2/tz3/tz4), or several separated by commas")
 	conc := fs.Int("c", 16, "concurrent clients")
 	dur := fs.Duration("d", 10*time.Second, "duration")
 	payloadHex := fs.String("payload", "", "payload to sign (hex); default built from --kind")
@@ -80,7 +80,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	}
 	bodyFor := func(i int) []byte {
 		if *kind == "attestation" && *payloadHex == "" {
-			return []byte(`"` + hex.EncodeToString(attestationPayload(levels[i].Add(1))) + `"`)
+			return []byte(`"` + hex.EncodeToString(attestationPayload(levels[i].Add(1), strings.HasPrefix(keys[i], "tz4"))) + `"`)
 		}
 		return bodies[i]
 	}
@@ -350,11 +350,16 @@ func procMem(pid int) (rss, hwm string) {
 	return rss, hwm
 }
 
-// attestationPayload is a 0x13 attestation on mainnet's chain id at level.
-func attestationPayload(level int64) []byte {
+// attestationPayload is a 0x13 attestation on mainnet's chain id at level:
+// tag 21 with slot 1, or for a tz4 key tag 41 (no slot).
+func attestationPayload(level int64, tz4 bool) []byte {
 	b := []byte{0x13, 0x7a, 0x06, 0xa7, 0x70}
 	b = append(b, make([]byte, 32)...) // branch
-	b = append(b, 21, 0, 1)            // attestation, slot 1
+	if tz4 {
+		b = append(b, 41)
+	} else {
+		b = append(b, 21, 0, 1) // attestation, slot 1
+	}
 	b = binary.BigEndian.AppendUint32(b, uint32(level))
 	b = binary.BigEndian.AppendUint32(b, 0) // round
 	return append(b, make([]byte, 32)...)

@@ -35,6 +35,7 @@ tezos:                              # the Tezos remote-signer listener (octez-cl
   disabled: false                   # true: no Tezos listener at all
   authorized_keys: []               # Octez request authentication: edpk/sppk/p2pk keys (or tz2/tz3 hashes); [] = not required
   allowed_origins: []               # browser origins allowed to POST; by default a request carrying Origin is refused
+  list_known_keys: false            # serve GET /known_keys (Octez's --allow-list-known-keys)
   # tls:                            # HTTPS (certificate and key reloaded by SIGHUP)
   #   cert: {{ROOT}}/etc/keyward/tls/tezos.crt
   #   key: {{ROOT}}/etc/keyward/tls/tezos.key
@@ -60,6 +61,7 @@ server:
   readyz_details: false             # /readyz prints each problem's error text (it needs no authentication)
 
 watermark: file://{{ROOT}}/var/lib/keyward/watermarks   # required; or postgres://keyward@db.internal/keyward for several instances
+watermark_replication: warn         # PostgreSQL: require-sync (sign only while a synchronous standby acknowledges commits), warn (default), ignore
 audit: {{ROOT}}/var/log/keyward/audit.jsonl   # one hash-chained JSON line per decision; its anchor sits beside it (audit.jsonl.anchor)
 # audit_sync: always                # fdatasync (and anchor) every line before the answer; default: write(2), on disk within a second
 
@@ -77,22 +79,40 @@ keys:                               # a key not listed signs nothing
     tezos:
       allow: [block, preattestation, attestation]   # the default for a key without rules
       chains: [NetXdQprcVkpaWU]                     # consensus requests only on these chain ids; [] = any
+      allow_proof_of_possession: false              # tz4 keys: GET /bls_prove_possession (on only while registering the key)
   oracle:                           # a Harbinger-style poster: Michelson data and one contract call
     ref: file://{{ROOT}}/var/lib/keyward/keys/oracle.json?passphrase-source={{ROOT}}/run/credentials/keyward.service/passphrase
     audit_payload: true             # write full payloads into the audit log (default false)
     tezos:
       allow: [michelson_data, generic]
       operations: [transaction]     # operation kinds a generic request may hold (Octez names); [] = none
-      to: ["KT1AdbYiPYb5hDuEuVrfxmFehtnBCXv4Np7r%update"]   # destinations (and entrypoints); [] = any
+      to: ["KT1AdbYiPYb5hDuEuVrfxmFehtnBCXv4Np7r%update", "KT1PWx2mnDueood7fEmfbBDKx1D9BAnnXitn"]   # destinations (and entrypoints); [] = any
       max_amount: "0 tez"           # cap per transaction (tez or mutez)
       max_fee: "0.5 tez"            # cap per operation
+      max_storage_limit: 100        # bytes per operation (bounds the storage burn)
+      max_gas_limit: 40000          # per operation
+      max_batch_fee: "0.5 tez"      # sum of the fees of one request
+      max_batch_amount: "0 tez"     # sum of the tez amounts of one request
+      max_operations: 1             # operations per request
+      tokens:                       # FA1.2 / FA2 contracts whose calls are decoded and capped (raw units, or whole tokens with decimals)
+        KT1PWx2mnDueood7fEmfbBDKx1D9BAnnXitn: {standard: fa2, max_amount: "0", decimals: 0, operators: []}
+      limits:                       # rolling budgets: never more than this within any window
+        - {window: 24h, max_amount: "0 tez", max_fee: "1 tez", max_requests: 300, max_token_amount: {KT1PWx2mnDueood7fEmfbBDKx1D9BAnnXitn: "0"}}
   poster:                           # an Ethereum service key (secp256k1)
     ref: file://{{ROOT}}/var/lib/keyward/keys/poster.json?passphrase-source={{ROOT}}/run/credentials/keyward.service/passphrase
+    clients: [poster-bot]           # who may use the key: token names, authorized-key hashes (tz…), "cert:CN=…"; [] = any caller
     ethereum:                       # without this section the key is not served on Ethereum
       chain_ids: [1, 11155111]      # [] = any; set, typed data must name a listed chainId
       to: ["0x000000000000000000000000000000000000dEaD", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"]   # [] = any
       allow_create: false           # contract creation (a transaction without to)
       max_value: "1 ether"          # cap per transaction (wei, gwei or ether)
+      max_fee: "0.01 ether"         # the most one transaction can pay in fees (gas × price, plus blob gas)
+      max_gas_price: "100 gwei"     # gasPrice or maxFeePerGas
+      max_gas: 500000
+      tokens:                       # ERC-20 contracts whose transfer/transferFrom/approve are decoded and capped
+        "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48": {max_amount: "1000", decimals: 6}
+      limits:
+        - {window: 24h, max_value: "2 ether", max_fee: "0.1 ether", max_requests: 500, max_token_amount: {"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48": "5000"}}
       methods:                      # a recipient listed here may only be called with these 4-byte selectors
         "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48": ["0xa9059cbb"]
       sign_messages: true           # eth_sign, personal_sign, account_signData text/plain (default false)

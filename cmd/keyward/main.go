@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/keyward/keyward/config"
 )
 
 var topUsage = `keyward: a remote signer for Tezos and Ethereum.
@@ -22,6 +24,7 @@ Commands:
   keys             generate, import, show and list keys
   config           check a configuration as serve would (safe beside it), print an example
   watermark        show, set, export and import high watermarks
+  limits show      print what each key spent of its rolling limits
   audit verify     check the hash chain of an audit log
   bench            drive a running keyward with concurrent requests
   version          print the version and VCS revision
@@ -51,6 +54,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		"config":    func(a []string) error { return cmdConfig(a, stdout, stderr) },
 		"watermark": func(a []string) error { return cmdWatermark(a, stdout, stderr) },
 		"audit":     func(a []string) error { return cmdAudit(a, stdout, stderr) },
+		"limits":    func(a []string) error { return cmdLimits(a, stdout, stderr) },
 		"bench":     func(a []string) error { return cmdBench(a, stdout, stderr) },
 		"version":   func(a []string) error { fmt.Fprintln(stdout, "keyward", version()); return nil },
 	}
@@ -138,4 +142,12 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) 
 		args = rest[1:]
 	}
 	return pos, nil
+}
+
+// loadConfig loads the file a command's --config flag names.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return nil, errors.New("--config FILE is required")
+	}
+	return config.Load(path)
 }

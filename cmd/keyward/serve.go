@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -61,6 +62,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	slog.SetDefault(log)
 	if *dev {
 		log.Warn("DEVELOPMENT MODE: the key in " + *dir + " is stored unencrypted; never use it for real value")
+	}
+	if os.Getenv("GOGC") == "" {
+		// The live heap is a few MiB; collecting at 3× instead of 2× of it
+		// halves the collector's share of the CPU per signature and keeps
+		// the resident set well under 64 MiB under load.
+		debug.SetGCPercent(200)
 	}
 	srv, err := server.New(ctx, *cfgPath, cfg, log)
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/keyward/keyward/internal/testutil"
 )
 
@@ -24,6 +26,7 @@ import (
 type Cluster struct {
 	Port int
 	Dir  string // the cluster's base directory (data dir, socket, log)
+	Name string // cluster_name, sent as application_name by a standby; "" for none
 
 	bin     string     // directory holding initdb, pg_ctl, postgres
 	asUser  *user.User // run the server as this OS user (root only)
@@ -65,9 +68,67 @@ func pgVersion(initdb string) int {
 // As root the server runs as the OS user "postgres", which must exist.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
+	c := newCluster(t, "")
+	if out, err := c.run("initdb", "-D", c.dataDir(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	c.startOnFreePort()
+	return c
+}
+
+// StartStandby creates a streaming standby of c (pg_basebackup -R: a base
+// backup with standby.signal and primary_conninfo) and starts it. The
+// standby's cluster_name, which its WAL receiver sends as application_name,
+// is name: synchronous_standby_names on c can name it. It is stopped and
+// removed when the test ends. Settings made on c with AlterSystem before the
+// call are copied to the standby (postgresql.auto.conf is in the backup),
+// later ones are not.
+func (c *Cluster) StartStandby(t testing.TB, name string) *Cluster {
+	t.Helper()
+	s := newCluster(t, name)
+	if out, err := s.run("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-U", "postgres",
+		"-D", s.dataDir(), "-R", "-X", "stream", "-c", "fast", "--no-sync"); err != nil {
+		t.Fatalf("pg_basebackup: %v\n%s", err, out)
+	}
+	s.startOnFreePort()
+	return s
+}
+
+// StartPair starts a primary and a streaming standby of it named standby1,
+// and waits until the standby streams: synchronously when synchronous is
+// true (synchronous_standby_names = 'standby1' on the primary only, so a
+// promoted standby has none), asynchronously otherwise.
+func StartPair(t testing.TB, synchronous bool) (primary, standby *Cluster) {
+	t.Helper()
+	primary = Start(t)
+	standby = primary.StartStandby(t, "standby1")
+	if !synchronous {
+		primary.WaitStandby(t, standby.Name, "async")
+		return primary, standby
+	}
+	primary.AlterSystem(t, "synchronous_standby_names", "'"+standby.Name+"'")
+	primary.WaitStandby(t, standby.Name, "sync")
+	return primary, standby
+}
+
+// MultiHostDSN returns the URL naming every cluster's "postgres" database
+// in order, with target_session_attrs=read-write: a client uses whichever
+// accepts writes (the primary).
+func MultiHostDSN(clusters ...*Cluster) string {
+	hosts := make([]string, len(clusters))
+	for i, c := range clusters {
+		hosts[i] = "127.0.0.1:" + strconv.Itoa(c.Port)
+	}
+	return "postgres://postgres@" + strings.Join(hosts, ",") + "/postgres?sslmode=disable&target_session_attrs=read-write"
+}
+
+// newCluster finds the binaries and makes the cluster's base directory,
+// removed (after stopping the server) when the test ends.
+func newCluster(t testing.TB, name string) *Cluster {
+	t.Helper()
 	bin, err := binDir()
 	testutil.Need(t, "postgresql (initdb, pg_ctl)", err)
-	c := &Cluster{bin: bin, t: t}
+	c := &Cluster{bin: bin, Name: name, t: t}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		testutil.Need(t, "OS user postgres (PostgreSQL refuses to run as root)", err)
@@ -94,18 +155,21 @@ func Start(t testing.TB) *Cluster {
 			t.Fatal(err)
 		}
 	}
-	if out, err := c.run("initdb", "-D", c.dataDir(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
+	return c
+}
+
+// startOnFreePort starts the server on a free port, trying another if the
+// port was taken in between.
+func (c *Cluster) startOnFreePort() {
+	c.t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		c.Port = testutil.FreePort(t)
+		c.Port = testutil.FreePort(c.t)
 		if lastErr = c.start(); lastErr == nil {
-			return c
+			return
 		}
 	}
-	t.Fatalf("pg_ctl start: %v", lastErr)
-	return nil
+	c.t.Fatalf("pg_ctl start: %v", lastErr)
 }
 
 func (c *Cluster) dataDir() string { return filepath.Join(c.Dir, "data") }
@@ -129,6 +193,9 @@ func (c *Cluster) run(prog string, args ...string) (string, error) {
 
 func (c *Cluster) start() error {
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200", c.Port, c.Dir)
+	if c.Name != "" {
+		opts += " -c cluster_name=" + c.Name
+	}
 	out, err := c.run("pg_ctl", "-D", c.dataDir(), "-l", filepath.Join(c.Dir, "server.log"), "-o", opts, "-w", "-t", "60", "start")
 	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.Dir, "server.log"))
@@ -177,6 +244,81 @@ func (c *Cluster) Stop() {
 		return
 	}
 	c.running = false
+}
+
+// Kill stops the server with pg_ctl stop -m immediate: no shutdown
+// checkpoint and no goodbye to clients or standbys, as when the database
+// host dies. Killing a stopped cluster does nothing.
+func (c *Cluster) Kill() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running {
+		return
+	}
+	if out, err := c.run("pg_ctl", "-D", c.dataDir(), "-m", "immediate", "-w", "-t", "60", "stop"); err != nil {
+		c.t.Errorf("pg_ctl stop -m immediate: %v\n%s", err, out)
+		return
+	}
+	c.running = false
+}
+
+// Promote turns a standby into a primary (pg_ctl promote) and waits until
+// it accepts writes.
+func (c *Cluster) Promote(t testing.TB) {
+	t.Helper()
+	if out, err := c.run("pg_ctl", "-D", c.dataDir(), "-w", "-t", "60", "promote"); err != nil {
+		t.Fatalf("pg_ctl promote: %v\n%s", err, out)
+	}
+}
+
+// Exec runs SQL on the cluster's "postgres" database as the superuser.
+func (c *Cluster) Exec(t testing.TB, sql string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.DSN())
+	if err != nil {
+		t.Fatalf("connect to %s: %v", c.DSN(), err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// AlterSystem sets a server parameter with ALTER SYSTEM (written to this
+// cluster's postgresql.auto.conf only, so not replicated) and reloads the
+// configuration. Pass value as SQL, quoted: AlterSystem(t,
+// "synchronous_standby_names", "'standby1'").
+func (c *Cluster) AlterSystem(t testing.TB, name, value string) {
+	t.Helper()
+	c.Exec(t, fmt.Sprintf("ALTER SYSTEM SET %s = %s", name, value))
+	c.Exec(t, "SELECT pg_reload_conf()")
+}
+
+// WaitStandby waits (30 s at most) until the standby whose application_name
+// is name streams from c with pg_stat_replication.sync_state syncState
+// ("sync", "async", "quorum", "potential").
+func (c *Cluster) WaitStandby(t testing.TB, name, syncState string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var got string
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		conn, err := pgx.Connect(ctx, c.DSN())
+		if err == nil {
+			got = ""
+			// No row yet (not streaming) leaves got empty: try again.
+			_ = conn.QueryRow(ctx, `SELECT sync_state FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'`, name).Scan(&got)
+			conn.Close(context.Background())
+		}
+		cancel()
+		if got == syncState {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("standby %s never streamed with sync_state %s (last: %q)", name, syncState, got)
 }
 
 // Start restarts a stopped cluster on the same port and data directory.

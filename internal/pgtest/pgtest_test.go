@@ -54,3 +54,37 @@ func TestCluster_RestartKeepsDataAndPort(t *testing.T) {
 		t.Fatalf("after restart: %d, %v; want 42", n, err)
 	}
 }
+
+// A standby made with StartStandby streams from its primary under its name
+// (synchronous once synchronous_standby_names names it); after the primary
+// is killed and the standby promoted, it accepts writes and holds every
+// commit the primary acknowledged, and it did not inherit the primary's
+// synchronous_standby_names (set after the base backup).
+func TestCluster_StandbyPromotedAfterPrimaryKilled(t *testing.T) {
+	p := pgtest.Start(t)
+	s := p.StartStandby(t, "standby1")
+	p.WaitStandby(t, "standby1", "async")
+	p.AlterSystem(t, "synchronous_standby_names", "'standby1'")
+	p.WaitStandby(t, "standby1", "sync")
+	p.Exec(t, `CREATE TABLE kept (n int)`)
+	for i := range 20 {
+		p.Exec(t, `INSERT INTO kept VALUES ($1)`, i)
+	}
+	if _, err := query(t, s.DSN(), `CREATE TABLE w (n int)`); err == nil {
+		t.Fatal("a standby accepted a write")
+	}
+	p.Kill()
+	if p.Reachable() {
+		t.Fatal("killed primary still accepts connections")
+	}
+	s.Promote(t)
+	s.Exec(t, `INSERT INTO kept VALUES (100)`)
+	n, err := query(t, s.DSN(), `SELECT count(*)::int FROM kept`)
+	if err != nil || n != 21 {
+		t.Fatalf("promoted standby holds %d rows (%v), want 21", n, err)
+	}
+	names, err := query(t, s.DSN(), `SELECT length(current_setting('synchronous_standby_names'))`)
+	if err != nil || names != 0 {
+		t.Fatalf("promoted standby's synchronous_standby_names has length %d (%v), want empty", names, err)
+	}
+}

@@ -121,26 +121,32 @@ func TinyTmpfs(t *testing.T, size string) string {
 	return mnt
 }
 
-// RunJS runs `node script args...` in test/<dir> (whose npm package must
-// include module, installed by `npm ci` there) and decodes the one JSON
-// object it prints. A missing node or node_modules calls Need.
-func RunJS(t testing.TB, dir, module, script string, args ...string) map[string]any {
+// NodeScript runs `node script args...` in test/<dir> and returns its
+// standard output. The npm package module must be installed there (npm ci);
+// a missing node or package skips the test, or fails it under CI.
+func NodeScript(t testing.TB, dir, module, script string, args ...string) []byte {
 	t.Helper()
-	nodeBin := LookPath(t, "node")
-	wd := filepath.Join(RepoRoot(), "test", dir)
-	if _, err := os.Stat(filepath.Join(wd, "node_modules", module, "package.json")); err != nil {
-		Need(t, module+" (npm ci in test/"+dir+")", err)
-	}
+	node := LookPath(t, "node")
+	jsDir := filepath.Join(RepoRoot(), "test", dir)
+	_, err := os.Stat(filepath.Join(jsDir, "node_modules", module, "package.json"))
+	Need(t, "npm package "+module+" in test/"+dir+" (npm ci)", err)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nodeBin, append([]string{script}, args...)...)
-	cmd.Dir = wd
+	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
+	cmd.Dir = jsDir
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node %s %s: %v\n%s", script, strings.Join(args, " "), err, stderr.String())
+		t.Fatalf("node %s %s in test/%s: %v\n%s", script, strings.Join(args, " "), dir, err, stderr.String())
 	}
+	return out
+}
+
+// RunJS is NodeScript for a script that prints one JSON object, decoded.
+func RunJS(t testing.TB, dir, module, script string, args ...string) map[string]any {
+	t.Helper()
+	out := NodeScript(t, dir, module, script, args...)
 	var res map[string]any
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("%s output %q: %v", script, out, err)

@@ -36,6 +36,22 @@ func Consensus(magic byte, level, round int32, slot uint16) []byte {
 	return append(b, bytes.Repeat([]byte{7}, 32)...) // block payload hash
 }
 
+// BLSConsensus is a tz4 0x12 preattestation or 0x13 attestation request
+// (tags 40/41, no slot) on mainnet at (level, round); salt varies the
+// block payload hash.
+func BLSConsensus(magic byte, level, round int32, salt byte) []byte {
+	tag := byte(40)
+	if magic == tezos.MagicAttestation {
+		tag = 41
+	}
+	b := append([]byte{magic}, MainnetChainID...)
+	b = append(b, bytes.Repeat([]byte{9}, 32)...) // branch
+	b = append(b, tag)
+	b = binary.BigEndian.AppendUint32(b, uint32(level))
+	b = binary.BigEndian.AppendUint32(b, uint32(round))
+	return append(b, bytes.Repeat([]byte{salt}, 32)...) // block payload hash
+}
+
 // Attestation is Consensus(0x13, level, round, slot).
 func Attestation(level, round int32, slot uint16) []byte {
 	return Consensus(tezos.MagicAttestation, level, round, slot)
@@ -86,6 +102,33 @@ func Transfer(t testing.TB, pkh string, amount uint64) []byte {
 	b = append(b, 0x00) // implicit destination
 	b = append(b, src...)
 	return append(b, 0x00) // no parameters
+}
+
+// DALEntrapmentEvidence is a 0x03 request holding one Ushuaia
+// dal_entrapment_evidence (tag 24): an inlined attestation, its consensus
+// slot, slot_index 1, the optional lag_index (withLag: lag_index 2), and a
+// shard with its 48-byte proof.
+func DALEntrapmentEvidence(withLag bool) []byte {
+	att := append(bytes.Repeat([]byte{9}, 32), 21) // branch, attestation
+	att = binary.BigEndian.AppendUint16(att, 1)
+	att = binary.BigEndian.AppendUint32(att, 100)
+	att = binary.BigEndian.AppendUint32(att, 0)
+	att = append(att, make([]byte, 32+64)...) // block payload hash, signature
+	b := append([]byte{tezos.MagicGeneric}, bytes.Repeat([]byte{5}, 32)...)
+	b = append(b, 24)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(att)))
+	b = append(b, att...)
+	b = binary.BigEndian.AppendUint16(b, 2) // consensus slot
+	b = append(b, 1)                        // slot_index
+	if withLag {
+		b = append(b, 0xff, 2) // lag_index present: 2
+	} else {
+		b = append(b, 0x00) // lag_index absent
+	}
+	b = binary.BigEndian.AppendUint32(b, 9) // shard index
+	b = binary.BigEndian.AppendUint32(b, 3)
+	b = append(b, 1, 2, 3)                // shard
+	return append(b, make([]byte, 48)...) // proof
 }
 
 // MichelsonString packs a Michelson string as a 0x05 request.

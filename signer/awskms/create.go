@@ -2,6 +2,7 @@ package awskms
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -31,17 +32,33 @@ type CreateOptions struct {
 	Endpoint string
 	// Description is stored with the key; empty gets a default naming keyward and the curve.
 	Description string
+	// Seal makes a symmetric SYMMETRIC_DEFAULT / ENCRYPT_DECRYPT key, the
+	// kind local key files are sealed with (keys generate --seal-with),
+	// instead of a signing key; Curve is then ignored.
+	Seal bool
 }
+
+// ErrAliasExists means the alias CreateKey was asked for already names a
+// key; nothing was created.
+var ErrAliasExists = errors.New("alias already exists")
 
 // CreateKey creates a KMS signing key (KeySpec for opts.Curve, KeyUsage
 // SIGN_VERIFY, tagged keyward=true), gives it opts.Alias, and opens it. It
 // returns the key reference to put in keyward's configuration
 // ("awskms:///alias/NAME?region=R", or "awskms://127.0.0.1:PORT/alias/NAME"
 // for a loopback endpoint) and the opened key.
+//
+// With opts.Seal it creates a symmetric sealing key instead and returns its
+// reference and a nil key. Before anything is created the alias is looked
+// up: an alias already in use is ErrAliasExists (a key created and left
+// without its alias would be billed and orphaned).
 func CreateKey(ctx context.Context, opts CreateOptions) (string, signer.Key, error) {
-	spec, err := specForCurve(opts.Curve)
-	if err != nil {
-		return "", nil, fmt.Errorf("awskms: create key: %w", err)
+	spec := types.KeySpecSymmetricDefault
+	if !opts.Seal {
+		var err error
+		if spec, err = specForCurve(opts.Curve); err != nil {
+			return "", nil, fmt.Errorf("awskms: create key: %w", err)
+		}
 	}
 	alias := opts.Alias
 	if alias != "" && !strings.HasPrefix(alias, "alias/") {
@@ -79,14 +96,35 @@ func CreateKey(ctx context.Context, opts CreateOptions) (string, signer.Key, err
 
 func createKey(ctx context.Context, c KMSClient, spec types.KeySpec, alias string, opts CreateOptions, refHost string, refQuery url.Values) (string, signer.Key, error) {
 	desc := opts.Description
-	if desc == "" {
+	usage := types.KeyUsageTypeSignVerify
+	switch {
+	case opts.Seal:
+		usage = types.KeyUsageTypeEncryptDecrypt
+		if desc == "" {
+			desc = "keyward key-file sealing key"
+		}
+	case desc == "":
 		desc = fmt.Sprintf("keyward %v signing key", opts.Curve)
 	}
 	cctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
 	defer cancel()
+	if alias != "" {
+		d, err := c.DescribeKey(cctx, &kms.DescribeKeyInput{KeyId: aws.String(alias)}, withDeadline(cctx))
+		var notFound *types.NotFoundException
+		switch {
+		case err == nil:
+			id := ""
+			if d.KeyMetadata != nil {
+				id = aws.ToString(d.KeyMetadata.KeyId)
+			}
+			return "", nil, fmt.Errorf("awskms: create key: %w: %s names key %s; nothing was created (choose another alias)", ErrAliasExists, alias, id)
+		case !errors.As(err, &notFound):
+			return "", nil, fmt.Errorf("awskms: create key: looking up %s first: %w", alias, classify(err))
+		}
+	}
 	out, err := c.CreateKey(cctx, &kms.CreateKeyInput{
 		KeySpec:     spec,
-		KeyUsage:    types.KeyUsageTypeSignVerify,
+		KeyUsage:    usage,
 		Description: aws.String(desc),
 		Tags:        []types.Tag{{TagKey: aws.String(TagKey), TagValue: aws.String(TagValue)}},
 	}, withDeadline(cctx))
@@ -110,6 +148,9 @@ func createKey(ctx context.Context, c KMSClient, spec types.KeySpec, alias strin
 	refStr := Scheme + "://" + refHost + "/" + name
 	if len(refQuery) > 0 {
 		refStr += "?" + refQuery.Encode()
+	}
+	if opts.Seal {
+		return refStr, nil, nil
 	}
 	u, err := signer.ParseURI(refStr)
 	if err != nil {

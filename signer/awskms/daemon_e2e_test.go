@@ -1,7 +1,6 @@
 package awskms
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -56,13 +55,6 @@ func createKMSKeyCLI(t *testing.T, e *emulator, typ, alias string) (ref, pkh, et
 		t.Fatalf("keys show %s: %v\n%s", r[1], err, show)
 	}
 	return r[1], tz[1], eth
-}
-
-// michelsonString packs a Michelson string as 0x05 data.
-func michelsonString(s string) []byte {
-	b := []byte{0x05, 0x01}
-	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-	return append(b, s...)
 }
 
 type tezosClient struct {
@@ -200,7 +192,7 @@ keys:
 
 	for i := 0; i < 20; i++ {
 		for _, pkh := range []string{tz2, tz3} {
-			if st, body := c.sign(pkh, michelsonString(fmt.Sprintf("price %d", i))); st != 200 {
+			if st, body := c.sign(pkh, tezostest.MichelsonString(fmt.Sprintf("price %d", i))); st != 200 {
 				t.Fatalf("%s: %d %s\n%s", pkh, st, body, d.Output())
 			}
 		}
@@ -249,7 +241,7 @@ keys:
 
 	e.stop()
 	start := time.Now()
-	if st, body := c.sign(tz2, michelsonString("while down")); st != 503 {
+	if st, body := c.sign(tz2, tezostest.MichelsonString("while down")); st != 503 {
 		t.Errorf("KMS down: %d %s, want 503", st, body)
 	}
 	if elapsed := time.Since(start); elapsed > DefaultTimeout {
@@ -265,7 +257,7 @@ keys:
 
 	e.start()
 	waitReadyz(t, opsAddr, 200)
-	if st, body := c.sign(tz2, michelsonString("after")); st != 200 {
+	if st, body := c.sign(tz2, tezostest.MichelsonString("after")); st != 200 {
 		t.Fatalf("after KMS restart: %d %s", st, body)
 	}
 	// The attestation that failed at level 101 moved no mark (the file

@@ -36,4 +36,3 @@ func ParseHexSecret(text string) (*PrivateKey, error) {
 	}
 	return k, nil
 }
-

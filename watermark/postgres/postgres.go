@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"time"
 
@@ -81,13 +82,15 @@ var ErrSchemaTooNew = errors.New("watermark schema is newer than this keyward")
 // over from schema version 1.
 type Store struct {
 	pool    *pgxpool.Pool
+	repl    *ReplicationGuard
 	timeout time.Duration
 	name    string // redacted URL, for errors
 }
 
 var (
-	_ watermark.Store    = (*Store)(nil)
-	_ watermark.Reverter = (*Store)(nil)
+	_ watermark.Store      = (*Store)(nil)
+	_ watermark.Reverter   = (*Store)(nil)
+	_ watermark.Replicated = (*Store)(nil)
 )
 
 // openURL opens postgres://… or postgresql://… (the whole URL is the DSN).
@@ -103,12 +106,26 @@ func openURL(ctx context.Context, u *url.URL) (watermark.Store, error) {
 //
 //	postgres://keyward@db.internal:5432/keyward?sslmode=verify-full&pool_max_conns=32&call_timeout=1s
 //
+// Several hosts may be named, as libpq and pgx allow, with
+// target_session_attrs=read-write so that only the primary is used:
+//
+//	postgres://keyward@db1:5432,db2:5432/keyward?target_session_attrs=read-write
+//
+// After the primary is lost every call fails (nothing is signed) until one
+// of the hosts accepts writes again; the pool then connects to it by itself.
+// With watermark_replication (SetReplicationMode), the role needs pg_monitor
+// to see its synchronous standbys in pg_stat_replication; see
+// ReplicationGuard.
+//
 // The pool holds 16 connections unless pool_max_conns says otherwise.
 // Behind PgBouncer in transaction mode add
 // default_query_exec_mode=simple_protocol (or exec), since cached prepared
-// statements do not survive a change of server connection. The password may
-// come from the URL, PGPASSWORD or ~/.pgpass; errors show only the redacted
-// URL.
+// statements do not survive a change of server connection; under
+// require-sync, set synchronous_commit on the role there (ALTER ROLE … SET
+// synchronous_commit = on), since a session SET does not follow the client
+// either. Sessions are opened with client_min_messages = warning. The
+// password may come from the URL, PGPASSWORD or ~/.pgpass; errors show only
+// the redacted URL.
 //
 // The role needs, at the first start, the right to create tables in the
 // first schema of its search_path (on PostgreSQL 15 and later: own the
@@ -158,11 +175,13 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > timeout {
 		cfg.ConnConfig.ConnectTimeout = timeout
 	}
+	repl := newReplicationGuard(cfg, name, timeout)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("watermark postgres %s: %w: %w", name, watermark.ErrUnavailable, err)
 	}
-	s := &Store{pool: pool, timeout: timeout, name: name}
+	repl.pool = pool
+	s := &Store{pool: pool, repl: repl, timeout: timeout, name: name}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -297,10 +316,20 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
+	var sig []byte
+	err := s.repl.Write(ctx, func(c *pgx.Conn) error {
+		var err error
+		sig, err = s.advance(ctx, c, id, level, round, digest)
+		return err
+	})
+	return sig, err
+}
+
+func (s *Store) advance(ctx context.Context, c *pgx.Conn, id watermark.ID, level, round int64, digest []byte) ([]byte, error) {
 	kind := int16(id.Kind)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		var sig []byte
-		err := s.pool.QueryRow(ctx, advanceSQL, id.Key, id.Chain, kind, level, round, digest).Scan(&sig)
+		err := c.QueryRow(ctx, advanceSQL, id.Key, id.Chain, kind, level, round, digest).Scan(&sig)
 		if err == nil {
 			if len(sig) == 0 {
 				sig = nil // an empty stored signature is none
@@ -311,7 +340,7 @@ func (s *Store) Advance(ctx context.Context, id watermark.ID, level, round int64
 			return nil, s.unavailable(id.String(), err)
 		}
 		var have watermark.Mark
-		err = s.pool.QueryRow(ctx, markSQL, id.Key, id.Chain, kind).Scan(&have.Level, &have.Round, &have.Digest, &have.Signature)
+		err = c.QueryRow(ctx, markSQL, id.Key, id.Chain, kind).Scan(&have.Level, &have.Round, &have.Digest, &have.Signature)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue // deleted by hand in between: start over
 		}
@@ -409,19 +438,53 @@ func (s *Store) Set(ctx context.Context, id watermark.ID, m watermark.Mark) erro
 	return nil
 }
 
-// Ready implements watermark.Store with a committed one-row write, which
-// fails when the server is down, read-only or a standby.
+// Ready implements watermark.Store with a committed one-row write through
+// the replication guard, which fails when the server is down, read-only or
+// a standby, and under require-sync when its commits are not acknowledged by
+// a synchronous standby (checked anew for each call, unless the mode is
+// ignore).
 func (s *Store) Ready(ctx context.Context) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	if _, err := s.pool.Exec(ctx, readySQL); err != nil {
+	if s.repl.currentMode() != watermark.IgnoreReplication {
+		s.repl.check(ctx, true)
+	}
+	err := s.repl.Write(ctx, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, readySQL)
+		return err
+	})
+	switch {
+	case errors.Is(err, watermark.ErrUnavailable):
+		return err
+	case err != nil:
 		return s.unavailable("ready", err)
 	}
 	return nil
 }
 
-// Close closes the pool, waiting for connections in use to be returned.
+// SetReplicationMode implements watermark.Replicated (see ReplicationGuard).
+// A store opened without it checks nothing before signing (ignore).
+func (s *Store) SetReplicationMode(ctx context.Context, mode watermark.ReplicationMode, log *slog.Logger) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	return s.repl.setMode(ctx, mode, log)
+}
+
+// ReplicationStatus implements watermark.Replicated.
+func (s *Store) ReplicationStatus(ctx context.Context) watermark.ReplicationStatus {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	return s.repl.Status(ctx)
+}
+
+// Replication returns the guard the store's durable writes go through, for
+// other ledgers kept in the same database (see ReplicationGuard).
+func (s *Store) Replication() *ReplicationGuard { return s.repl }
+
+// Close closes the pool, waiting for connections in use to be returned (and
+// for a replication check in progress).
 func (s *Store) Close() error {
+	s.repl.close()
 	s.pool.Close()
 	return nil
 }

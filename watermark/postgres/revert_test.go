@@ -2,10 +2,12 @@ package postgres_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -75,12 +77,24 @@ func TestRevert_CountsPassesAcrossInstancesAndRestarts(t *testing.T) {
 // Two instances: the failing request (Advance, Revert) on one, its
 // identical retry (Advance, SetSignature) on the other, raced many times.
 // The retry always passes and is signed, so another payload at that level
-// must always be refused afterwards.
+// must always be refused afterwards. The race must go both ways: some
+// Reverts take effect (before the retry, which then advances afresh) and
+// some are blocked (after the retry passed); the row's passes column tells
+// which (1: the retry advanced after an effective Revert, 2: it counted as
+// a second pass). The retry starts 0 to 1.75 ms late, varying by iteration,
+// and the test runs until each way was seen 10 times (2,000 iterations at
+// most).
 func TestRevert_TwoInstancesRetryRaceNeverFreesTheLevel(t *testing.T) {
 	c := pgtest.Start(t)
 	a, b := open(t, c.DSN()), open(t, c.DSN())
-	reverted := 0
-	for i := range 200 {
+	conn, err := pgx.Connect(ctxT(t), c.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	const want, maxIterations = 10, 2000
+	called, effective, blocked, i := 0, 0, 0, 0
+	for ; i < maxIterations && (i < 200 || effective < want || blocked < want); i++ {
 		id := newID(t)
 		if _, err := a.Advance(ctxT(t), id, 100, 0, digest("a")); err != nil {
 			t.Fatal(err)
@@ -88,18 +102,21 @@ func TestRevert_TwoInstancesRetryRaceNeverFreesTheLevel(t *testing.T) {
 		d := digest(fmt.Sprint("b", i))
 		var wg sync.WaitGroup
 		var errA, errB error
+		var didRevert bool
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			sig, err := a.Advance(ctxT(t), id, 101, 0, d)
 			if err == nil && sig == nil {
-				reverted++
+				didRevert = true
 				err = a.Revert(ctxT(t), id, 101, 0, d)
 			}
 			errA = err
 		}()
+		jitter := time.Duration(i%8) * 250 * time.Microsecond // spreads the interleavings
 		go func() {
 			defer wg.Done()
+			time.Sleep(jitter)
 			_, err := b.Advance(ctxT(t), id, 101, 0, d)
 			if err == nil && i%2 == 0 {
 				err = b.SetSignature(ctxT(t), id, 101, 0, d, []byte("sig"))
@@ -113,11 +130,29 @@ func TestRevert_TwoInstancesRetryRaceNeverFreesTheLevel(t *testing.T) {
 		if m := markOf(t, b, id); m.Level != 101 || !bytes.Equal(m.Digest, d) {
 			t.Fatalf("iteration %d: mark level %d digest %x, want the retried payload at 101", i, m.Level, m.Digest)
 		}
+		var passes int16
+		if err := conn.QueryRow(ctxT(t), `SELECT passes FROM keyward_marks WHERE key = $1`, id.Key).Scan(&passes); err != nil {
+			t.Fatal(err)
+		}
+		if didRevert {
+			called++
+		}
+		switch {
+		case passes == 1 && !didRevert:
+			t.Fatalf("iteration %d: the mark was advanced afresh without a Revert", i)
+		case passes == 1:
+			effective++
+		default:
+			blocked++
+		}
 		if _, err := a.Advance(ctxT(t), id, 101, 0, digest("other")); !isRefusal(err) {
 			t.Fatalf("iteration %d: other payload at the signed level: %v, want *RefusedError", i, err)
 		}
 	}
-	t.Logf("%d of 200 failing requests called Revert", reverted)
+	t.Logf("%d iterations: %d failing requests called Revert, %d Reverts took effect, %d were blocked by the retry", i, called, effective, blocked)
+	if effective < want || blocked < want {
+		t.Fatalf("after %d iterations %d Reverts took effect and %d were blocked, want %d of each: the race was not exercised", i, effective, blocked, want)
+	}
 }
 
 // schemaV1 is the schema a keyward of schema version 1 created.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/keyward/keyward/chains/ethereum/rpc"
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/keyring"
+	limitsfile "github.com/keyward/keyward/limits/file"
 	"github.com/keyward/keyward/pipeline"
 	"github.com/keyward/keyward/pipeline/pipelinetest"
 	"github.com/keyward/keyward/policy"
@@ -115,8 +117,19 @@ func newEnv(t testing.TB, mod ...func(*rpc.Options)) *env {
 func newEnvKeys(t testing.TB, keys []testKey, mod ...func(*rpc.Options)) *env {
 	t.Helper()
 	ring, addrs := newRing(t, keys)
+	return newEnvRing(t, ring, addrs, mod...)
+}
+
+// newEnvRing is newEnvKeys for a ring built by the test.
+func newEnvRing(t testing.TB, ring *keyring.Ring, addrs map[string]common.Address, mod ...func(*rpc.Options)) *env {
+	t.Helper()
 	e := &env{audit: &audittest.Memory{}, obs: &pipelinetest.Recorder{}, addr: addrs}
-	p := pipeline.New(pipeline.Options{Audit: e.audit, Observer: e.obs, Codes: rpc.Codes(), SummaryInterval: time.Hour})
+	budgets, err := limitsfile.Open(filepath.Join(t.TempDir(), "limits"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { budgets.Close() })
+	p := pipeline.New(pipeline.Options{Audit: e.audit, Budgets: budgets, Observer: e.obs, Codes: rpc.Codes(), SummaryInterval: time.Hour})
 	t.Cleanup(p.Close)
 	opts := rpc.Options{Ring: func() *keyring.Ring { return ring }, Pipeline: p, MaxBatch: 10, MaxBodyBytes: 1 << 20}
 	for _, m := range mod {

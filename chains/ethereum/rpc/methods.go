@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
 	"github.com/keyward/keyward/chains/ethereum"
+	"github.com/keyward/keyward/limits"
 	"github.com/keyward/keyward/pipeline"
 )
 
@@ -67,16 +68,26 @@ func (h *Handler) reject(c *call, e *pipeline.Error) error {
 // identify finds the Ethereum key for addr and starts the pipeline request.
 // Keys without an ethereum section are not visible; an unknown address is
 // rejected as an unknown account.
-func (h *Handler) identify(c *call, addr common.Address, kind string) (*pipeline.Request, error) {
+//
+// A key whose clients do not list the caller answers as an unknown account
+// too (the caller learns nothing about it, not even from how its request is
+// refused), with an audit line that says why.
+func (h *Handler) identify(ctx context.Context, c *call, addr common.Address, kind string) (*pipeline.Request, error) {
 	ring := h.opts.Ring()
 	if ring != nil {
 		if k, ok := ring.ByAddress(addr.Hex()); ok && k.Ethereum != nil {
-			return &pipeline.Request{Chain: pipeline.Ethereum, Caller: c.caller, Key: k, Start: c.start,
-				Method: c.method, Address: addr.Hex(), Kind: kind}, nil
+			req := &pipeline.Request{Chain: pipeline.Ethereum, Caller: c.caller, Key: k, Start: c.start,
+				Method: c.method, Address: addr.Hex(), Kind: kind, NotFound: unknownAccount, Limits: k.Ethereum.Limits()}
+			if !k.Serves(c.caller.IDs) {
+				return nil, h.decline(ctx, req, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleClients, unknownAccount))
+			}
+			return req, nil
 		}
 	}
-	return nil, h.reject(c, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "unknown account"))
+	return nil, h.reject(c, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, unknownAccount))
 }
+
+const unknownAccount = "unknown account"
 
 // decline records a decision about an identified key that failed before signing.
 func (h *Handler) decline(ctx context.Context, req *pipeline.Request, e *pipeline.Error) error {
@@ -96,11 +107,11 @@ func (h *Handler) sign(ctx context.Context, req *pipeline.Request) ([]byte, erro
 	return out, nil
 }
 
-func (h *Handler) ethAccounts(_ context.Context, _ *call) (any, error) {
+func (h *Handler) ethAccounts(_ context.Context, c *call) (any, error) {
 	out := []string{}
 	if ring := h.opts.Ring(); ring != nil {
 		for _, k := range ring.Keys() {
-			if k.Ethereum != nil && k.EthAddress != "" {
+			if k.Ethereum != nil && k.EthAddress != "" && k.Serves(c.caller.IDs) {
 				out = append(out, k.EthAddress)
 			}
 		}
@@ -121,7 +132,7 @@ func (h *Handler) ethChainID(ctx context.Context, c *call) (any, error) {
 // signMessage signs an EIP-191 personal message for eth_sign, personal_sign
 // and account_signData text/plain.
 func (h *Handler) signMessage(ctx context.Context, c *call, addr common.Address, msg []byte) ([]byte, error) {
-	req, err := h.identify(c, addr, KindMessage)
+	req, err := h.identify(ctx, c, addr, KindMessage)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +187,7 @@ func (h *Handler) signTx(ctx context.Context, c *call, fill func(context.Context
 	if args.From == nil {
 		return nil, h.reject(c, invalid(&ethereum.ParamError{Field: "params[0].from", Reason: "missing"}))
 	}
-	req, err := h.identify(c, *args.From, KindTransaction)
+	req, err := h.identify(ctx, c, *args.From, KindTransaction)
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +214,7 @@ func (h *Handler) signTx(ctx context.Context, c *call, fill func(context.Context
 	req.ChainID = chainID.String()
 	req.Value = tx.Value().String()
 	req.Check = func() error { return k.Ethereum.CheckTx(tx, chainID) }
+	req.Spend = func() (limits.Spend, error) { return k.Ethereum.SpendTx(tx) }
 	req.Digest = ethereum.TxDigest(tx, chainID)
 	if k.AuditPayload {
 		if b, err := tx.MarshalBinary(); err == nil {
@@ -264,7 +276,7 @@ func (h *Handler) accountSignTransaction(ctx context.Context, c *call) (any, err
 // signTypedData runs the pipeline for EIP-712 typed data. The digest is
 // computed only once the policy allowed the domain.
 func (h *Handler) signTypedData(ctx context.Context, c *call, addr common.Address, field string, td *apitypes.TypedData) ([]byte, error) {
-	req, err := h.identify(c, addr, KindTypedData)
+	req, err := h.identify(ctx, c, addr, KindTypedData)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +359,7 @@ func (h *Handler) accountSignData(ctx context.Context, c *call) (any, error) {
 		if err != nil {
 			return nil, h.reject(c, invalid(err))
 		}
-		req, err := h.identify(c, addr, KindCliqueHeader)
+		req, err := h.identify(ctx, c, addr, KindCliqueHeader)
 		if err != nil {
 			return nil, err
 		}
@@ -400,7 +412,7 @@ func (h *Handler) ethSignAuthorization(ctx context.Context, c *call) (any, error
 	if err != nil {
 		return nil, h.reject(c, invalid(err))
 	}
-	req, err := h.identify(c, addr, KindAuthorization)
+	req, err := h.identify(ctx, c, addr, KindAuthorization)
 	if err != nil {
 		return nil, err
 	}

@@ -10,13 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/limits"
 	"github.com/keyward/keyward/pipeline"
+	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/watermark"
 )
 
@@ -34,6 +35,9 @@ type Options struct {
 	// ClientIdentity, when set, returns an identity for the caller from the
 	// request (e.g. a TLS client certificate subject).
 	ClientIdentity func(r *http.Request) string
+	// ListKnownKeys, when it returns true, serves GET /known_keys (Octez's
+	// --allow-list-known-keys); otherwise it is refused.
+	ListKnownKeys func() bool
 	// AllowedOrigins lists browser origins allowed to POST. Browsers send an
 	// Origin header with every cross-site POST (Octez, Taquito under Node
 	// and curl send none): without this rule any web page the operator
@@ -62,6 +66,9 @@ func New(opts Options) *Handler {
 	if opts.AllowedOrigins == nil {
 		opts.AllowedOrigins = func() []string { return nil }
 	}
+	if opts.ListKnownKeys == nil {
+		opts.ListKnownKeys = func() bool { return false }
+	}
 	if opts.Pipeline == nil {
 		opts.Pipeline = pipeline.New(pipeline.Options{Log: opts.Log, Codes: Codes()})
 	}
@@ -69,8 +76,11 @@ func New(opts Options) *Handler {
 	h.mux.HandleFunc("GET /keys/{pkh}", h.getKey)
 	h.mux.HandleFunc("POST /keys/{pkh}", h.sign)
 	h.mux.HandleFunc("GET /authorized_keys", h.authorizedKeys)
-	h.mux.HandleFunc("/keys/{pkh}", h.methodNotAllowed)
-	h.mux.HandleFunc("/authorized_keys", h.methodNotAllowed)
+	h.mux.HandleFunc("GET /bls_prove_possession/{pkh}", h.provePossession)
+	h.mux.HandleFunc("GET /known_keys", h.knownKeys)
+	for _, p := range []string{"/keys/{pkh}", "/authorized_keys", "/bls_prove_possession/{pkh}", "/known_keys"} {
+		h.mux.HandleFunc(p, h.methodNotAllowed)
+	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+truncate(r.URL.Path, 100))
 	})
@@ -88,27 +98,25 @@ func Codes() map[pipeline.Chain]func(pipeline.Class, pipeline.Rule) int {
 	return map[pipeline.Chain]func(pipeline.Class, pipeline.Rule) int{pipeline.Tezos: Status}
 }
 
+// statuses is the Tezos transport's one table from outcome class to HTTP
+// status (Octez error traces carry them; see README).
+var statuses = map[pipeline.Class]int{
+	pipeline.Signed:          http.StatusOK,
+	pipeline.Malformed:       http.StatusBadRequest,
+	pipeline.TooLarge:        http.StatusRequestEntityTooLarge,
+	pipeline.Unauthenticated: http.StatusUnauthorized,
+	pipeline.Refused:         http.StatusForbidden,
+	pipeline.UnknownKey:      http.StatusNotFound,
+	pipeline.Conflict:        http.StatusConflict,
+	pipeline.Unavailable:     http.StatusServiceUnavailable,
+	pipeline.BackendFailed:   http.StatusBadGateway,
+	pipeline.Internal:        http.StatusInternalServerError,
+}
+
 // Status is the HTTP status of an outcome.
 func Status(c pipeline.Class, _ pipeline.Rule) int {
-	switch c {
-	case pipeline.Signed:
-		return http.StatusOK
-	case pipeline.Malformed:
-		return http.StatusBadRequest
-	case pipeline.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case pipeline.Unauthenticated:
-		return http.StatusUnauthorized
-	case pipeline.Refused:
-		return http.StatusForbidden
-	case pipeline.UnknownKey:
-		return http.StatusNotFound
-	case pipeline.Conflict:
-		return http.StatusConflict
-	case pipeline.Unavailable:
-		return http.StatusServiceUnavailable
-	case pipeline.BackendFailed:
-		return http.StatusBadGateway
+	if s, ok := statuses[c]; ok {
+		return s
 	}
 	return http.StatusInternalServerError
 }
@@ -154,6 +162,95 @@ func (h *Handler) authorizedKeys(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string][]string{"authorized_keys": a.PKHs()})
 }
 
+// knownKeys serves GET /known_keys when tezos.list_known_keys allows it.
+func (h *Handler) knownKeys(w http.ResponseWriter, r *http.Request) {
+	if !h.opts.ListKnownKeys() {
+		h.reject(w, h.caller(r), pipeline.Fail(pipeline.Refused, "tezos.list_known_keys", "List known keys request not allowed."))
+		return
+	}
+	caller := h.caller(r)
+	keys := []string{}
+	for _, k := range h.opts.Ring().Keys() {
+		if k.Serves(caller.IDs) {
+			keys = append(keys, k.PKH)
+		}
+	}
+	writeJSON(w, map[string][]string{"known_keys": keys})
+}
+
+// provePossession serves GET /bls_prove_possession/{pkh}[?bls_pk=BLpk…]:
+// a BLS proof of possession of the key's own public key, or of bls_pk,
+// when the key's tezos.allow_proof_of_possession allows it. As in Octez,
+// the request carries no authentication (octez-client sends none for it);
+// the per-key rule, off by default, is what guards it.
+func (h *Handler) provePossession(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	caller := h.caller(r)
+	if origins, browser := r.Header["Origin"]; browser && !h.originsAllowed(origins) {
+		h.reject(w, caller, pipeline.Fail(pipeline.Refused, "tezos.allowed_origins",
+			"requests from a browser (Origin header) are refused unless every origin is listed in tezos.allowed_origins"))
+		return
+	}
+	pkh := r.PathValue("pkh")
+	k, known := h.opts.Ring().ByPKH(pkh)
+	if !known {
+		if _, _, err := tezos.ParsePublicKeyHash(pkh); err != nil {
+			h.reject(w, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "invalid public key hash: want a tz address"))
+			return
+		}
+		h.reject(w, caller, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "%s", notFound(pkh)))
+		return
+	}
+	req := &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Kind: "bls_prove_possession", ProvePossession: true, NotFound: notFound(pkh)}
+	fail := func(e *pipeline.Error) {
+		e = pipeline.ErrorOf(h.p.Decline(r.Context(), req, e))
+		writeError(w, Status(e.Class, e.Rule), e.Msg)
+	}
+	if !k.Serves(caller.IDs) {
+		fail(pipeline.Fail(pipeline.UnknownKey, pipeline.RuleClients, "%s", notFound(pkh)))
+		return
+	}
+	if k.Pub.Curve != signer.BLS12381 {
+		fail(pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "Proof of possession can only be requested for BLS keys."))
+		return
+	}
+	if v := r.URL.Query().Get("bls_pk"); v != "" {
+		pub, err := tezos.ParsePublicKey(v)
+		if err != nil || pub.Curve != signer.BLS12381 {
+			fail(pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "bls_pk is not a BLS12-381 public key (BLpk…)"))
+			return
+		}
+		req.ProofOf, req.To = pub.Bytes, v
+	}
+	req.Check = k.Tezos.CheckProofOfPossession
+	req.Encode = func(sig []byte) ([]byte, error) {
+		s, err := tezos.EncodeSignature(signer.BLS12381, sig)
+		return []byte(s), err
+	}
+	res, err := h.p.Sign(r.Context(), req)
+	if err != nil {
+		e := pipeline.ErrorOf(err)
+		writeError(w, Status(e.Class, e.Rule), e.Msg)
+		return
+	}
+	w.Header()["Content-Type"] = jsonType
+	_, _ = w.Write([]byte(`{"bls_prove_possession":"` + string(res.Encoded) + "\"}\n"))
+}
+
+// notFound is the answer to a key this signer does not have, or does not
+// serve to the caller.
+func notFound(pkh string) string { return "no key " + pkh + " on this signer" }
+
+func (h *Handler) caller(r *http.Request) pipeline.Caller {
+	c := pipeline.Caller{Addr: r.RemoteAddr}
+	if h.opts.ClientIdentity != nil {
+		if id := h.opts.ClientIdentity(r); id != "" {
+			c.IDs = append(c.IDs, id)
+		}
+	}
+	return c
+}
+
 // reject answers a request refused before its key and caller were known.
 func (h *Handler) reject(w http.ResponseWriter, caller pipeline.Caller, e *pipeline.Error) {
 	h.p.Reject(pipeline.Tezos, caller, e)
@@ -162,12 +259,7 @@ func (h *Handler) reject(w http.ResponseWriter, caller pipeline.Caller, e *pipel
 
 func (h *Handler) sign(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	caller := pipeline.Caller{Addr: r.RemoteAddr}
-	if h.opts.ClientIdentity != nil {
-		if id := h.opts.ClientIdentity(r); id != "" {
-			caller.IDs = append(caller.IDs, id)
-		}
-	}
+	caller := h.caller(r)
 	pkh := r.PathValue("pkh")
 	// The key is looked up first (a known key has its binary address at
 	// hand), but an unknown key is only answered after authentication, so
@@ -184,11 +276,12 @@ func (h *Handler) sign(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	q := r.URL.Query()
-	if v := q.Get("version"); v != "" {
-		if _, err := strconv.ParseUint(v, 10, 8); err != nil {
-			h.reject(w, caller, pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "invalid version parameter: want a number"))
-			return
-		}
+	// version selects the signature scheme of tz4 keys; for the other
+	// curves it must still be a version Octez knows.
+	scheme, verr := tezos.BLSSchemeForVersion(q.Get("version"))
+	if errors.Is(verr, tezos.ErrBadVersion) {
+		h.reject(w, caller, pipeline.Wrap(pipeline.Malformed, pipeline.RuleRequest, verr))
+		return
 	}
 	if origins, browser := r.Header["Origin"]; browser && !h.originsAllowed(origins) {
 		h.reject(w, caller, pipeline.Fail(pipeline.Refused, "tezos.allowed_origins",
@@ -213,10 +306,26 @@ func (h *Handler) sign(w http.ResponseWriter, r *http.Request) {
 		caller.IDs = append(caller.IDs, who)
 	}
 	if !known {
-		h.reject(w, caller, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "no key %s on this signer", pkh))
+		h.reject(w, caller, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "%s", notFound(pkh)))
 		return
 	}
-	sig, e := h.decide(r.Context(), &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Payload: payload})
+	req := &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Payload: payload, NotFound: notFound(pkh)}
+	if !k.Serves(caller.IDs) {
+		// Not this caller's key: the answer an unknown key gets, before
+		// anything about the payload is said; the audit line says why.
+		e := pipeline.ErrorOf(h.p.Decline(r.Context(), req, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleClients, "%s", notFound(pkh))))
+		writeError(w, Status(e.Class, e.Rule), e.Msg)
+		return
+	}
+	if k.Pub.Curve == signer.BLS12381 {
+		if verr != nil { // version 0: no BLS signatures
+			e := pipeline.ErrorOf(h.p.Decline(r.Context(), req, pipeline.Wrap(pipeline.Malformed, pipeline.RuleRequest, verr)))
+			writeError(w, Status(e.Class, e.Rule), e.Msg)
+			return
+		}
+		req.Message, req.Scheme = payload, scheme
+	}
+	sig, e := h.decide(r.Context(), req)
 	if e != nil {
 		writeError(w, Status(e.Class, e.Rule), e.Msg)
 		return
@@ -249,6 +358,10 @@ func (h *Handler) decide(ctx context.Context, req *pipeline.Request) ([]byte, *p
 		req.Mark = &pipeline.Mark{ID: watermark.ID{Key: req.Address, Chain: op.ChainID, Kind: op.Magic}, Level: op.Level, Round: op.Round}
 	}
 	req.Check = func() error { return k.Tezos.Check(op) }
+	if ls := k.Tezos.Limits(); len(ls) > 0 {
+		req.Limits = ls
+		req.Spend = func() (limits.Spend, error) { return k.Tezos.Spend(op) }
+	}
 	req.Encode = func(sig []byte) ([]byte, error) {
 		s, err := tezos.EncodeSignature(k.Pub.Curve, sig)
 		return []byte(s), err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/internal/tezostest"
 	"github.com/keyward/keyward/keyring"
+	limitsfile "github.com/keyward/keyward/limits/file"
 	"github.com/keyward/keyward/pipeline"
 	"github.com/keyward/keyward/pipeline/pipelinetest"
 	"github.com/keyward/keyward/policy"
@@ -50,6 +52,8 @@ type fixture struct {
 	backend *pipelinetest.FailingKey // the tz2 key's backend
 	auth    *Authorizer
 	origins []string
+	listing bool // tezos.list_known_keys
+	limDir  string
 }
 
 // failableAudit is the real audit file, made to fail on demand.
@@ -82,7 +86,9 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 
 func (l *lockedBuffer) Len() int { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Len() }
 
-func newFixture(t testing.TB, authorized []string) *fixture {
+// newFixture serves one key per curve; rules, when given, adjust each
+// key's Tezos rules.
+func newFixture(t testing.TB, authorized []string, rules ...func(signer.Curve, *policy.TezosRules)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{t: t, wmDir: filepath.Join(dir, "wm"), auditP: filepath.Join(dir, "audit.jsonl"), keys: map[signer.Curve]*keyring.Key{},
@@ -98,7 +104,7 @@ func newFixture(t testing.TB, authorized []string) *fixture {
 	}
 	f.audit = &failableAudit{File: al}
 	var keys []*keyring.Key
-	for _, c := range []signer.Curve{signer.Ed25519, signer.Secp256k1, signer.P256} {
+	for _, c := range []signer.Curve{signer.Ed25519, signer.Secp256k1, signer.P256, signer.BLS12381} {
 		pk, err := local.Generate(c)
 		if err != nil {
 			t.Fatal(err)
@@ -109,9 +115,11 @@ func newFixture(t testing.TB, authorized []string) *fixture {
 			sk = f.backend
 		}
 		u, _ := signer.ParseURI("file:///test/" + c.String())
-		k, err := keyring.NewKey(c.String(), u, sk, config.KeyConfig{Tezos: &policy.TezosRules{
-			Allow: []string{"block", "preattestation", "attestation", "generic", "michelson_data"}, Operations: []string{"transaction"},
-		}})
+		tr := &policy.TezosRules{Allow: []string{"block", "preattestation", "attestation", "generic", "michelson_data"}, Operations: []string{"transaction"}}
+		for _, m := range rules {
+			m(c, tr)
+		}
+		k, err := keyring.NewKey(c.String(), u, sk, config.KeyConfig{Tezos: tr})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,11 +135,16 @@ func newFixture(t testing.TB, authorized []string) *fixture {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	f.p = pipeline.New(pipeline.Options{Store: st, Audit: f.audit, Log: log, Observer: f.obs, Codes: Codes(), SummaryInterval: time.Hour})
+	f.limDir = filepath.Join(dir, "limits")
+	budgets, err := limitsfile.Open(f.limDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.p = pipeline.New(pipeline.Options{Store: st, Budgets: budgets, Audit: f.audit, Log: log, Observer: f.obs, Codes: Codes(), SummaryInterval: time.Hour})
 	h := New(Options{Ring: func() *keyring.Ring { return ring }, Auth: func() *Authorizer { return f.auth }, Pipeline: f.p, Log: log,
-		AllowedOrigins: func() []string { return f.origins }})
+		AllowedOrigins: func() []string { return f.origins }, ListKnownKeys: func() bool { return f.listing }})
 	f.srv = httptest.NewServer(h)
-	t.Cleanup(func() { f.srv.Close(); f.p.Close(); st.Close(); al.Close() })
+	t.Cleanup(func() { f.srv.Close(); f.p.Close(); st.Close(); budgets.Close(); al.Close() })
 	return f
 }
 
@@ -171,6 +184,7 @@ func (f *fixture) post(pkh string, payload []byte, query string) (int, string) {
 }
 
 func (f *fixture) tz2() *keyring.Key { return f.keys[signer.Secp256k1] }
+func (f *fixture) tz4() *keyring.Key { return f.keys[signer.BLS12381] }
 
 func (f *fixture) records() []audit.Record {
 	f.t.Helper()
@@ -366,24 +380,10 @@ func delegation(t *testing.T, pkh string) []byte {
 	return append(b, 0xe8, 0x07, 0x01, 0xa0, 0x0b, 0x00, 0x00)
 }
 
-// authSig signs 0x04 ‖ 0x01 ‖ pkh21 ‖ payload with k.
+// authSig signs 0x04 ‖ 0x01 ‖ pkh21 ‖ payload with k for target.
 func authSig(t *testing.T, k signer.Key, target *keyring.Key, payload []byte) string {
 	t.Helper()
-	pkhb, err := tezos.PKHBytes(target.Pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := append(append([]byte{4, 1}, pkhb...), payload...)
-	d := tezos.Digest(msg)
-	sig, err := signer.SignDigest(context.Background(), k, d[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tezos.EncodeSignature(k.PublicKey().Curve, sig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return authSigBytes(t, k, target.PKHBytes, payload)
 }
 
 func TestAuthentication(t *testing.T) {
@@ -565,4 +565,310 @@ func TestRequest_BadInputIs4xxAndSignsNothing(t *testing.T) {
 			t.Fatalf("bad input signed: %+v", r)
 		}
 	}
+}
+
+// TestBLS_ConsensusUnderWatermarks: a tz4 baker key signs blocks,
+// preattestations and attestations (tags 40/41) at rising levels with the
+// same watermark semantics as the other curves, under the scheme the
+// version parameter selects; version 0 has no BLS and is a 400.
+func TestBLS_ConsensusUnderWatermarks(t *testing.T) {
+	f := newFixture(t, nil)
+	k := f.tz4()
+	if !strings.HasPrefix(k.PKH, "tz4") {
+		t.Fatalf("BLS key address %s", k.PKH)
+	}
+	steps := []struct {
+		name    string
+		payload []byte
+		version string
+		want    int
+		scheme  signer.BLSScheme
+	}{
+		{"block", blockPayload(200, 0, 0, 1), "3", 200, signer.BLSProofOfPossession},
+		{"preattestation", tezostest.BLSConsensus(0x12, 200, 0, 1), "3", 200, signer.BLSProofOfPossession},
+		{"attestation", tezostest.BLSConsensus(0x13, 200, 0, 1), "3", 200, signer.BLSProofOfPossession},
+		{"identical attestation", tezostest.BLSConsensus(0x13, 200, 0, 1), "3", 200, signer.BLSProofOfPossession},
+		{"another attestation at the level", tezostest.BLSConsensus(0x13, 200, 0, 2), "3", 409, 0},
+		{"next level, no version (latest)", tezostest.BLSConsensus(0x13, 201, 0, 1), "", 200, signer.BLSProofOfPossession},
+		{"augmented scheme", tezostest.BLSConsensus(0x13, 202, 0, 1), "1", 200, signer.BLSAugmented},
+		{"version 0", tezostest.BLSConsensus(0x13, 203, 0, 1), "0", 400, 0},
+		{"version 4", tezostest.BLSConsensus(0x13, 203, 0, 1), "4", 400, 0},
+		{"generic", tezostest.Transfer(t, k.PKH, 1), "3", 200, signer.BLSProofOfPossession},
+	}
+	var first string
+	for _, st := range steps {
+		q := ""
+		if st.version != "" {
+			q = "version=" + st.version
+		}
+		code, body := f.post(k.PKH, st.payload, q)
+		if code != st.want {
+			t.Fatalf("%s: status %d, want %d: %s", st.name, code, st.want, body)
+		}
+		if code != 200 {
+			continue
+		}
+		c, sig, err := tezos.DecodeSignature(body)
+		if err != nil || c != signer.BLS12381 {
+			t.Fatalf("%s: signature %s: %v", st.name, body, err)
+		}
+		if !signer.VerifyBLS(k.Pub, st.scheme, st.payload, sig) {
+			t.Fatalf("%s: signature does not verify under %v over the whole message", st.name, st.scheme)
+		}
+		if st.name == "attestation" {
+			first = body
+		}
+		if st.name == "identical attestation" && body != first {
+			t.Fatal("identical retry got a new signature, not the stored one")
+		}
+	}
+	// Other curves ignore the version, but it must be a valid one.
+	if code, _ := f.post(f.tz2().PKH, tezostest.MichelsonString("x"), "version=0"); code != 200 {
+		t.Fatalf("tz2 with version=0: %d", code)
+	}
+	if code, _ := f.post(f.tz2().PKH, tezostest.MichelsonString("x"), "version=9"); code != 400 {
+		t.Fatalf("tz2 with version=9: %d", code)
+	}
+}
+
+func (f *fixture) get(path string) (int, []byte) {
+	f.t.Helper()
+	resp, err := http.Get(f.srv.URL + path)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func TestProvePossession_AllowedPerKeyVerifiesAndIsAudited(t *testing.T) {
+	other, _ := local.Generate(signer.BLS12381)
+	otherPK, _ := tezos.EncodePublicKey(other.PublicKey())
+	cases := []struct {
+		name  string
+		allow bool
+		key   func(f *fixture) string
+		query string
+		want  int
+		rule  string
+	}{
+		{"off by default", false, func(f *fixture) string { return f.tz4().PKH }, "", 403, "tezos.allow_proof_of_possession"},
+		{"own key", true, func(f *fixture) string { return f.tz4().PKH }, "", 200, ""},
+		{"given bls_pk", true, func(f *fixture) string { return f.tz4().PKH }, "?bls_pk=" + otherPK, 200, ""},
+		{"malformed bls_pk", true, func(f *fixture) string { return f.tz4().PKH }, "?bls_pk=BLpk1234", 400, "request"},
+		{"not a BLS key", true, func(f *fixture) string { return f.tz2().PKH }, "", 400, "request"},
+		{"unknown key", true, func(*fixture) string { return "tz4HVR6aty9KwsQFHh81C1G7gBdhxT8kuytm" }, "", 404, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, nil, func(c signer.Curve, r *policy.TezosRules) { r.AllowProofOfPossession = tc.allow })
+			code, body := f.get("/bls_prove_possession/" + tc.key(f) + tc.query)
+			if code != tc.want {
+				t.Fatalf("status %d, want %d: %s", code, tc.want, body)
+			}
+			recs := f.records()
+			if code == 404 {
+				if len(recs) != 1 || recs[0].Count != 1 {
+					t.Fatalf("unknown key: %+v, want one summary", recs)
+				}
+				return
+			}
+			if len(recs) != 1 || recs[0].Kind != "bls_prove_possession" || recs[0].Rule != tc.rule {
+				t.Fatalf("audit %+v, want one bls_prove_possession line with rule %q", recs, tc.rule)
+			}
+			if code != 200 {
+				return
+			}
+			var ans struct {
+				Proof string `json:"bls_prove_possession"`
+			}
+			if err := json.Unmarshal(body, &ans); err != nil {
+				t.Fatal(err)
+			}
+			c, proof, err := tezos.DecodeSignature(ans.Proof)
+			if err != nil || c != signer.BLS12381 {
+				t.Fatalf("proof %q: %v", ans.Proof, err)
+			}
+			var of []byte
+			if tc.query != "" {
+				of = other.PublicKey().Bytes
+			}
+			if !signer.VerifyPossession(f.tz4().Pub, of, proof) {
+				t.Fatal("proof does not verify (pop_verify)")
+			}
+		})
+	}
+}
+
+func TestKnownKeys_OnlyWhenAllowed(t *testing.T) {
+	f := newFixture(t, nil)
+	code, body := f.get("/known_keys")
+	if code != 403 || !strings.Contains(string(body), "List known keys request not allowed.") {
+		t.Fatalf("%d %s", code, body)
+	}
+	f.listing = true
+	code, body = f.get("/known_keys")
+	var ans struct {
+		Keys []string `json:"known_keys"`
+	}
+	if err := json.Unmarshal(body, &ans); err != nil || code != 200 || len(ans.Keys) != 4 {
+		t.Fatalf("%d %s", code, body)
+	}
+}
+
+func limited(max uint64) func(signer.Curve, *policy.TezosRules) {
+	return func(c signer.Curve, r *policy.TezosRules) {
+		if c == signer.Secp256k1 {
+			r.Limits = []policy.TezosLimit{{Window: "1h", MaxRequests: &max}}
+		}
+	}
+}
+
+// TestLimits_BudgetRefusesAtTheCapAndCreditsWhatWasNotSigned: within the
+// window, max_requests signatures and not one more, the refusal naming the
+// limit and when budget frees up; a backend failure, a watermark refusal and
+// an identical retry cost nothing; the store down signs nothing.
+func TestLimits_BudgetRefusesAtTheCapAndCreditsWhatWasNotSigned(t *testing.T) {
+	f := newFixture(t, nil, limited(4))
+	pkh := f.tz2().PKH
+	sign := func(p []byte) (int, string) { return f.post(pkh, p, "") }
+	if code, body := sign(consensusPayload(0x13, 10, 0, 1)); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	// Nothing new signed: not counted.
+	if code, _ := sign(consensusPayload(0x13, 10, 0, 1)); code != 200 {
+		t.Fatal("identical retry refused")
+	}
+	if code, _ := sign(consensusPayload(0x13, 10, 0, 2)); code != 409 {
+		t.Fatal("watermark did not refuse")
+	}
+	f.backend.SetErr(signer.ErrUnavailable)
+	if code, _ := sign(tezostest.MichelsonString("down")); code != 503 {
+		t.Fatal("backend down not 503")
+	}
+	f.backend.SetErr(nil)
+	for i := 0; i < 3; i++ {
+		if code, body := sign(tezostest.MichelsonString(fmt.Sprint("price ", i))); code != 200 {
+			t.Fatalf("signature %d of 4: %d %s", i+2, code, body)
+		}
+	}
+	code, body := sign(tezostest.MichelsonString("one too many"))
+	if code != 403 || !strings.Contains(body, "tezos.limits[0].max_requests") || !strings.Contains(body, "frees up at") {
+		t.Fatalf("fifth request: %d %s", code, body)
+	}
+	if r := f.records(); r[len(r)-1].Rule != "tezos.limits[0].max_requests" || r[len(r)-1].Outcome != audit.Refused {
+		t.Fatalf("audit %+v", r[len(r)-1])
+	}
+	// Other keys have their own budgets (none here).
+	if code, _ := f.post(f.keys[signer.P256].PKH, tezostest.MichelsonString("x"), ""); code != 200 {
+		t.Fatal("another key refused")
+	}
+}
+
+func TestLimits_RaceExactlyNOf200(t *testing.T) {
+	f := newFixture(t, nil, limited(37))
+	pkh := f.tz2().PKH
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			code, _ := f.post(pkh, tezostest.MichelsonString(fmt.Sprint(i)), "")
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		}(i)
+	}
+	wg.Wait()
+	if codes[200] != 37 || codes[403] != 163 {
+		t.Fatalf("answers %v, want exactly 37 signed", codes)
+	}
+}
+
+func TestLimits_StoreDownSignsNothing(t *testing.T) {
+	f := newFixture(t, nil, limited(10))
+	if err := os.RemoveAll(f.limDir); err != nil {
+		t.Fatal(err)
+	}
+	code, body := f.post(f.tz2().PKH, tezostest.MichelsonString("x"), "")
+	if code != 503 || !strings.Contains(body, "limits store unavailable") {
+		t.Fatalf("%d %s", code, body)
+	}
+	if f.obs.Last().Rule != pipeline.RuleLimits {
+		t.Fatalf("metric %+v", f.obs.Last())
+	}
+}
+
+// TestClients_UnlistedCallerGetsTheUnknownKeyAnswer: with keys.<k>.clients
+// naming one authorized key, another authorized key gets exactly what a key
+// this signer does not have gets, whatever it sends.
+func TestClients_UnlistedCallerGetsTheUnknownKeyAnswer(t *testing.T) {
+	a, _ := local.Generate(signer.Ed25519)
+	b, _ := local.Generate(signer.Ed25519)
+	apk, _ := tezos.EncodePublicKey(a.PublicKey())
+	bpk, _ := tezos.EncodePublicKey(b.PublicKey())
+	apkh, _ := tezos.PublicKeyHash(a.PublicKey())
+	f := newFixture(t, []string{apk, bpk})
+	k := f.tz2()
+	kc := config.KeyConfig{Tezos: &policy.TezosRules{Allow: []string{"michelson_data", "attestation"}}, Clients: []string{apkh}}
+	u, _ := signer.ParseURI("file:///test/scoped")
+	scoped, err := keyring.NewKey("scoped", u, k.Signer, kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, _ := keyring.New([]*keyring.Key{scoped})
+	h := New(Options{Ring: func() *keyring.Ring { return ring }, Auth: func() *Authorizer { return f.auth }, Pipeline: f.p})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	post := func(signerKey *local.PrivateKey, pkh string, payload []byte) (int, string) {
+		_, target, err := tezos.BinaryPKH(pkh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth := authSigBytes(t, signerKey, target, payload)
+		resp, err := http.Post(srv.URL+"/keys/"+pkh+"?authentication="+url.QueryEscape(auth), "application/json", bytes.NewReader(tezostest.HexBody(payload)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := post(a, scoped.PKH, tezostest.MichelsonString("x")); code != 200 {
+		t.Fatalf("listed client: %d %s", code, body)
+	}
+	absent := f.keys[signer.P256].PKH // a key this handler does not have
+	for _, p := range [][]byte{tezostest.MichelsonString("x"), {0x03}, consensusPayload(0x13, 5, 0, 1)} {
+		code, body := post(b, scoped.PKH, p)
+		wantCode, wantBody := post(b, absent, p)
+		if code != wantCode || strings.ReplaceAll(body, scoped.PKH, "PKH") != strings.ReplaceAll(wantBody, absent, "PKH") {
+			t.Fatalf("unlisted client got %d %s; an unknown key gets %d %s", code, body, wantCode, wantBody)
+		}
+	}
+	last := f.records()
+	found := false
+	for _, r := range last {
+		if r.Key == "scoped" && r.Rule == "clients" && r.Outcome == audit.Refused {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("no audit line names the clients rule")
+	}
+}
+
+// authSigBytes signs 0x04 ‖ 0x01 ‖ pkh21 ‖ payload with k.
+func authSigBytes(t *testing.T, k signer.Key, pkh21, payload []byte) string {
+	t.Helper()
+	msg := append(append([]byte{4, 1}, pkh21...), payload...)
+	d := tezos.Digest(msg)
+	sig, err := signer.SignDigest(context.Background(), k, d[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := tezos.EncodeSignature(k.PublicKey().Curve, sig)
+	return s
 }
