@@ -201,23 +201,28 @@ func (h *Handler) provePossession(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, caller, pipeline.Fail(pipeline.UnknownKey, pipeline.RuleKey, "%s", notFound(pkh)))
 		return
 	}
-	req := &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Kind: "bls_prove_possession", ProvePossession: true, NotFound: notFound(pkh)}
-	fail := func(e *pipeline.Error) {
-		e = pipeline.ErrorOf(h.p.Decline(r.Context(), req, e))
-		writeError(w, Status(e.Class, e.Rule), e.Msg)
-	}
+	// The request carries no authentication: until the key's rule allows
+	// a proof, the caller is a stranger and its refusals are counted and
+	// summarized, not written one audit line each (a stranger must not be
+	// able to fill the audit disk). A proof produced is audited.
+	refuse := func(e *pipeline.Error) { h.reject(w, caller, e) }
 	if !k.Serves(caller.IDs) {
-		fail(pipeline.Fail(pipeline.UnknownKey, pipeline.RuleClients, "%s", notFound(pkh)))
+		refuse(pipeline.Fail(pipeline.UnknownKey, pipeline.RuleClients, "%s", notFound(pkh)))
+		return
+	}
+	if err := k.Tezos.CheckProofOfPossession(); err != nil {
+		refuse(pipeline.PolicyError(err))
 		return
 	}
 	if k.Pub.Curve != signer.BLS12381 {
-		fail(pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "Proof of possession can only be requested for BLS keys."))
+		refuse(pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "Proof of possession can only be requested for BLS keys."))
 		return
 	}
+	req := &pipeline.Request{Chain: pipeline.Tezos, Caller: caller, Key: k, Start: start, Address: pkh, Kind: "bls_prove_possession", ProvePossession: true, NotFound: notFound(pkh)}
 	if v := r.URL.Query().Get("bls_pk"); v != "" {
 		pub, err := tezos.ParsePublicKey(v)
 		if err != nil || pub.Curve != signer.BLS12381 {
-			fail(pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "bls_pk is not a BLS12-381 public key (BLpk…)"))
+			refuse(pipeline.Fail(pipeline.Malformed, pipeline.RuleRequest, "bls_pk is not a BLS12-381 public key (BLpk…)"))
 			return
 		}
 		req.ProofOf, req.To = pub.Bytes, v
