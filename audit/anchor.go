@@ -111,13 +111,19 @@ func (a Anchor) String() string {
 }
 
 // anchorFile writes an audit file's anchor; the caller serializes writes.
+//
+// A write may be left unsynced (audit_sync: always anchors every write,
+// then fdatasyncs the anchor with the next flush). Unsynced writes all go to
+// the slot that does not hold the last synced anchor, so a power loss can
+// spoil at most that slot, never the anchor last made durable.
 type anchorFile struct {
-	path string
-	f    *os.File
-	seq  uint64
-	slot int
-	cur  Anchor
-	has  bool
+	path    string
+	f       *os.File
+	seq     uint64
+	durSlot int // the slot holding the last fdatasync'd anchor
+	pending bool
+	cur     Anchor
+	has     bool
 }
 
 // openAnchorFile opens the anchor file at path for writing and returns
@@ -143,28 +149,42 @@ func openAnchorFile(path string) (*anchorFile, *Anchor, error) {
 		f.Close()
 		return w, nil, err
 	}
-	w.f, w.seq, w.slot, w.cur, w.has = f, seq, slot, a, true
+	w.f, w.seq, w.durSlot, w.cur, w.has = f, seq, slot, a, true
 	return w, &a, nil
 }
 
-// write makes a the durable anchor: the slot not holding the current anchor
-// gets it with the next sequence number, then fdatasync. The first anchor
-// creates the file whole.
-func (w *anchorFile) write(a Anchor) error {
+// write makes a the anchor: the slot not holding the last synced anchor
+// gets it with the next sequence number, then, with sync, fdatasync. The
+// first anchor creates the file whole (always synced).
+func (w *anchorFile) write(a Anchor, sync bool) error {
 	if w.has && w.cur == a {
+		if sync {
+			return w.sync()
+		}
 		return nil
 	}
 	if w.f == nil {
 		return w.create(a)
 	}
-	slot := 1 - w.slot
-	if _, err := w.f.WriteAt(encodeAnchorSlot(w.seq+1, a), int64(slot*anchorSlotSize)); err != nil {
+	if _, err := w.f.WriteAt(encodeAnchorSlot(w.seq+1, a), int64((1-w.durSlot)*anchorSlotSize)); err != nil {
 		return err
+	}
+	w.seq, w.cur, w.pending = w.seq+1, a, true
+	if sync {
+		return w.sync()
+	}
+	return nil
+}
+
+// sync fdatasyncs an anchor written without it.
+func (w *anchorFile) sync() error {
+	if !w.pending {
+		return nil
 	}
 	if err := fdatasync(w.f); err != nil {
 		return err
 	}
-	w.seq, w.slot, w.cur = w.seq+1, slot, a
+	w.durSlot, w.pending = 1-w.durSlot, false
 	return nil
 }
 
@@ -197,7 +217,7 @@ func (w *anchorFile) create(a Anchor) (err error) {
 			return err
 		}
 	}
-	w.f, w.seq, w.slot, w.cur, w.has = f, 1, 0, a, true
+	w.f, w.seq, w.durSlot, w.pending, w.cur, w.has = f, 1, 0, false, a, true
 	return nil
 }
 

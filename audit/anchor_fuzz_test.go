@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"os"
 	"testing"
 )
 
@@ -28,4 +29,36 @@ func FuzzDecodeAnchor(f *testing.F) {
 			t.Fatalf("slot %d decodes to %+v seq %d, which encodes differently", slot, a, seq)
 		}
 	})
+}
+
+// Writes left unsynced (audit_sync: always) never touch the slot holding
+// the anchor last made durable: a power loss before the next sync can spoil
+// only the other one.
+func TestAnchorFile_UnsyncedWritesSpareTheDurableSlot(t *testing.T) {
+	path := t.TempDir() + "/a.anchor"
+	w := &anchorFile{path: path}
+	if err := w.write(Anchor{Lines: 1, Size: 10}, true); err != nil {
+		t.Fatal(err)
+	}
+	durable := func() []byte {
+		data, _ := os.ReadFile(path)
+		return data[w.durSlot*anchorSlotSize : (w.durSlot+1)*anchorSlotSize]
+	}
+	before := bytes.Clone(durable())
+	for i := int64(2); i <= 4; i++ {
+		if err := w.write(Anchor{Lines: i, Size: 10 * i}, false); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(durable(), before) {
+			t.Fatalf("unsynced write %d changed the durable slot", i)
+		}
+	}
+	if err := w.sync(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if a, _, slot, err := decodeAnchor(data); err != nil || a.Lines != 4 || slot != w.durSlot {
+		t.Fatalf("after sync: %+v slot %d (durable %d) %v", a, slot, w.durSlot, err)
+	}
+	w.close()
 }

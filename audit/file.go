@@ -24,8 +24,10 @@ import (
 // returns (it survives a crash of keyward, not of the machine); at most
 // FileOptions.AnchorInterval later the file is fdatasync'd and the anchor
 // (AnchorPath) records its count and last hash. With Sync (audit_sync:
-// always) every write is fdatasync'd, and the anchor written and
-// fdatasync'd, before Log returns.
+// always) every write is fdatasync'd and the anchor moved to it before Log
+// returns; the anchor itself is fdatasync'd at the next flush (a power loss
+// can leave it behind the file, never ahead: it is written after the file
+// is on disk, and a shorter anchor still vouches for the lines it covers).
 type File struct {
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -46,7 +48,7 @@ type File struct {
 	anchorMu    sync.Mutex // serializes anchor writes; never taken with mu held
 	anchor      *anchorFile
 	onAnchorErr func(error)
-	stop        chan struct{} // closed by Close to stop the anchor flusher (nil with Sync)
+	stop        chan struct{} // closed by Close to stop the anchor flusher
 	flushed     chan struct{} // closed when the flusher has stopped
 
 	// TruncatedTail is the number of bytes of an incomplete last line (a
@@ -74,11 +76,11 @@ type batch struct {
 
 // FileOptions tune OpenFile.
 type FileOptions struct {
-	// Sync fdatasyncs every write, then writes and fdatasyncs the anchor,
+	// Sync fdatasyncs every write and moves the anchor to its last line
 	// before Log returns (audit_sync: always).
 	Sync bool
-	// AnchorInterval is how often, without Sync, the file is fdatasync'd and
-	// the anchor moved to its last line (when lines were added); 0: 1s.
+	// AnchorInterval is how often the file is fdatasync'd and the anchor
+	// moved to its last line and fdatasync'd (when anything changed); 0: 1s.
 	AnchorInterval time.Duration
 	// OnAnchorError, when set, is told of every failure of that periodic
 	// fdatasync and anchor write (the lines themselves were written).
@@ -112,14 +114,12 @@ func OpenFileWith(path string, opts FileOptions) (*File, error) {
 		f.Close()
 		return nil, fmt.Errorf("audit %s: %w", path, err)
 	}
-	if !opts.Sync {
-		every := opts.AnchorInterval
-		if every <= 0 {
-			every = time.Second
-		}
-		a.stop, a.flushed = make(chan struct{}), make(chan struct{})
-		go a.flusher(every)
+	every := opts.AnchorInterval
+	if every <= 0 {
+		every = time.Second
 	}
+	a.stop, a.flushed = make(chan struct{}), make(chan struct{})
+	go a.flusher(every)
 	return a, nil
 }
 
@@ -163,13 +163,19 @@ func (a *File) flushAnchor() error {
 	f := a.f
 	snap := Anchor{Lines: a.lines, Size: a.size, Hash: a.durable}
 	a.mu.Unlock()
-	if f == nil || snap.Lines == 0 || a.anchor.has && a.anchor.cur == snap {
+	if f == nil || snap.Lines == 0 {
+		return nil
+	}
+	if a.anchor.has && a.anchor.cur == snap { // written by a Sync write, maybe not yet synced
+		if err := a.anchor.sync(); err != nil {
+			return fmt.Errorf("audit: anchor: %w", err)
+		}
 		return nil
 	}
 	if err := fdatasync(f); err != nil {
 		return fmt.Errorf("audit: fdatasync before anchoring: %w", err)
 	}
-	if err := a.anchor.write(snap); err != nil {
+	if err := a.anchor.write(snap, true); err != nil {
 		return fmt.Errorf("audit: anchor: %w", err)
 	}
 	return nil
@@ -287,7 +293,7 @@ func (a *File) Log(_ context.Context, r *Record) error {
 			err = fdatasync(a.f)
 			if err == nil {
 				a.anchorMu.Lock()
-				if err = a.anchor.write(next); err != nil {
+				if err = a.anchor.write(next, false); err != nil {
 					err = fmt.Errorf("anchor: %w", err)
 				}
 				a.anchorMu.Unlock()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what keyward's tests need when it is missing: SoftHSM2 and
-# PostgreSQL from Debian, and the npm packages of the JavaScript client tests.
+# Installs what keyward's tests need when it is missing: SoftHSM2,
+# PostgreSQL and chattr from Debian, and the npm packages of the JavaScript
+# client tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ need_apt=()
 [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null || need_apt+=(softhsm2)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v node >/dev/null || need_apt+=(nodejs npm)
+# chattr: tests running as root make a directory unwritable with +i (testutil.ReadOnlyDir).
+command -v chattr >/dev/null || need_apt+=(e2fsprogs)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "installing: ${need_apt[*]}"
 	export DEBIAN_FRONTEND=noninteractive

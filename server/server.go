@@ -437,6 +437,7 @@ func restartOnly(a, b *config.Config) []string {
 	diff("server.metrics_listen", a.Server.MetricsListen == b.Server.MetricsListen)
 	diff("server.pprof", a.Server.Pprof == b.Server.Pprof)
 	diff("watermark", a.Watermark == b.Watermark)
+	diff("watermark_replication", a.WatermarkReplication == b.WatermarkReplication)
 	diff("audit", a.Audit == b.Audit)
 	diff("audit_sync", a.AuditSync == b.AuditSync)
 	diff("log", a.Log == b.Log)

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
-	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/server"
 )
 
@@ -40,10 +38,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 			if _, err := parse(fs, a, stderr); err != nil {
 				return err
 			}
-			if *cfgPath == "" {
-				return errors.New("--config FILE is required")
-			}
-			cfg, err := config.Load(*cfgPath)
+			cfg, err := loadConfig(*cfgPath)
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,6 @@ import (
 	"github.com/keyward/keyward/chains/ethereum"
 	"github.com/keyward/keyward/chains/tezos"
 	"github.com/keyward/keyward/chains/tezos/octezkey"
-	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/signer"
 	"github.com/keyward/keyward/signer/local"
 )
@@ -222,10 +221,7 @@ func cmdKeysList(args []string, stdout, stderr io.Writer) error {
 	if _, err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	if *cfgPath == "" {
-		return errors.New("--config FILE is required")
-	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -33,10 +32,7 @@ func cmdLimits(args []string, stdout, stderr io.Writer) error {
 			if _, err := parse(fs, a, stderr); err != nil {
 				return err
 			}
-			if *cfgPath == "" {
-				return errors.New("--config FILE is required")
-			}
-			cfg, err := config.Load(*cfgPath)
+			cfg, err := loadConfig(*cfgPath)
 			if err != nil {
 				return err
 			}

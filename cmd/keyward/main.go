@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/keyward/keyward/config"
 )
 
 var topUsage = `keyward: a remote signer for Tezos and Ethereum.
@@ -140,4 +142,12 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) 
 		args = rest[1:]
 	}
 	return pos, nil
+}
+
+// loadConfig loads the file a command's --config flag names.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return nil, errors.New("--config FILE is required")
+	}
+	return config.Load(path)
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"github.com/keyward/keyward/config"
 	"github.com/keyward/keyward/watermark"
 	wmfile "github.com/keyward/keyward/watermark/file"
 )
@@ -60,10 +59,7 @@ must be stopped.
 // openStore opens the configured store: read-only (no lock, beside a
 // running keyward) for show and export, for writing for set and import.
 func openStore(cfgPath string, write bool) (watermark.Store, error) {
-	if cfgPath == "" {
-		return nil, errors.New("--config FILE is required")
-	}
-	cfg, err := config.Load(cfgPath)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return nil, err
 	}

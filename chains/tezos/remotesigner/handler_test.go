@@ -668,17 +668,15 @@ func TestProvePossession_AllowedPerKeyVerifiesAndIsAudited(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", code, tc.want, body)
 			}
 			recs := f.records()
-			if code == 404 {
-				if len(recs) != 1 || recs[0].Count != 1 {
-					t.Fatalf("unknown key: %+v, want one summary", recs)
+			if code != 200 {
+				// An unauthenticated stranger's refusal: counted and summarized.
+				if len(recs) != 1 || recs[0].Count != 1 || (tc.rule != "" && recs[0].Rule != tc.rule) {
+					t.Fatalf("refusal: %+v, want one summary with rule %q", recs, tc.rule)
 				}
 				return
 			}
-			if len(recs) != 1 || recs[0].Kind != "bls_prove_possession" || recs[0].Rule != tc.rule {
-				t.Fatalf("audit %+v, want one bls_prove_possession line with rule %q", recs, tc.rule)
-			}
-			if code != 200 {
-				return
+			if len(recs) != 1 || recs[0].Kind != "bls_prove_possession" || recs[0].Count != 0 || recs[0].Outcome != audit.Signed {
+				t.Fatalf("audit %+v, want one signed bls_prove_possession line", recs)
 			}
 			var ans struct {
 				Proof string `json:"bls_prove_possession"`
