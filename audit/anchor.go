@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/keyward/keyward/internal/durable"
 )
 
 // Anchor is the count and hash of the last durable line of an audit file,
@@ -181,7 +183,7 @@ func (w *anchorFile) sync() error {
 	if !w.pending {
 		return nil
 	}
-	if err := fdatasync(w.f); err != nil {
+	if err := durable.Fdatasync(w.f); err != nil {
 		return err
 	}
 	w.durSlot, w.pending = 1-w.durSlot, false

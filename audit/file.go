@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/keyward/keyward/internal/durable"
 )
 
 // File appends records to a file as JSON lines, each carrying the hash of
@@ -172,7 +174,7 @@ func (a *File) flushAnchor() error {
 		}
 		return nil
 	}
-	if err := fdatasync(f); err != nil {
+	if err := durable.Fdatasync(f); err != nil {
 		return fmt.Errorf("audit: fdatasync before anchoring: %w", err)
 	}
 	if err := a.anchor.write(snap, true); err != nil {
@@ -290,7 +292,7 @@ func (a *File) Log(_ context.Context, r *Record) error {
 			err = io.ErrShortWrite
 		}
 		if err == nil && a.sync {
-			err = fdatasync(a.f)
+			err = durable.Fdatasync(a.f)
 			if err == nil {
 				a.anchorMu.Lock()
 				if err = a.anchor.write(next, false); err != nil {
