@@ -52,10 +52,8 @@ func ParseURI(s string) (*URI, error) {
 		return nil, fmt.Errorf("key ref %q: not a URI (want scheme:..., e.g. file:///path/key.json)", redact(s))
 	}
 	scheme := strings.ToLower(s[:i])
-	for _, r := range scheme {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.') {
-			return nil, fmt.Errorf("key ref %q: invalid scheme", redact(s))
-		}
+	if !validScheme(scheme) {
+		return nil, fmt.Errorf("key ref %q: invalid scheme", redact(s))
 	}
 	rest := s[i+1:]
 	u := &URI{Scheme: scheme, Query: url.Values{}, raw: s}
@@ -116,7 +114,7 @@ func (u *URI) Param(name string) string { return u.Query.Get(name) }
 func redact(s string) string {
 	s = strings.TrimSpace(s)
 	scheme, rest, ok := strings.Cut(s, ":")
-	if !ok {
+	if !ok || !validScheme(strings.ToLower(scheme)) {
 		return "REDACTED" // not a URI: nothing is known to be harmless
 	}
 	var b strings.Builder
@@ -148,9 +146,26 @@ func redact(s string) string {
 	return b.String()
 }
 
+// validScheme reports whether a lower-cased scheme has only the characters
+// RFC 3986 allows (a reference whose scheme does not cannot be split into
+// its parts, so none of it is printed).
+func validScheme(scheme string) bool {
+	if scheme == "" {
+		return false
+	}
+	for _, r := range scheme {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // redactPairs rewrites name=value pairs separated by any of seps, keeping
 // the value only when the name, decoded and lower-cased, is printable and
-// the decoded value holds no userinfo ("@").
+// the decoded value holds nothing that could be userinfo or another pair
+// run into it ("@", "?", "=", "&", ";", "#": "module-path=/m.so?pin-value=1"
+// is a typo that would otherwise print the PIN).
 func redactPairs(s, seps string, printable map[string]bool, unescape func(string) (string, error)) string {
 	var b strings.Builder
 	for s != "" {
@@ -168,7 +183,7 @@ func redactPairs(s, seps string, printable map[string]bool, unescape func(string
 		case !hasV && !known && k != "":
 			k = "REDACTED" // a bare word may be a secret written without its name
 		case hasV:
-			if dv, err := unescape(v); err != nil || !known || strings.Contains(dv, "@") {
+			if dv, err := unescape(v); err != nil || !known || strings.ContainsAny(dv, "@?=&;#") {
 				v = "REDACTED"
 			}
 		}
