@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/keyward/keyward/internal/redact"
 )
 
 // URI is a parsed key reference. It is the one place key URIs are parsed.
@@ -49,23 +51,23 @@ func ParseURI(s string) (*URI, error) {
 	s = strings.TrimSpace(s)
 	i := strings.IndexByte(s, ':')
 	if i <= 0 {
-		return nil, fmt.Errorf("key ref %q: not a URI (want scheme:..., e.g. file:///path/key.json)", redact(s))
+		return nil, fmt.Errorf("key ref %q: not a URI (want scheme:..., e.g. file:///path/key.json)", redactURI(s))
 	}
 	scheme := strings.ToLower(s[:i])
 	if !validScheme(scheme) {
-		return nil, fmt.Errorf("key ref %q: invalid scheme", redact(s))
+		return nil, fmt.Errorf("key ref %q: invalid scheme", redactURI(s))
 	}
 	rest := s[i+1:]
 	u := &URI{Scheme: scheme, Query: url.Values{}, raw: s}
 	if strings.HasPrefix(rest, "//") {
 		pu, err := url.Parse(s)
 		if err != nil {
-			return nil, fmt.Errorf("key ref %q: %s", redact(s), describe(err))
+			return nil, fmt.Errorf("key ref %q: %s", redactURI(s), describe(err))
 		}
 		u.Host = pu.Host
 		u.Path = pu.Path
 		if u.Query, err = url.ParseQuery(pu.RawQuery); err != nil { // pu.Query() drops malformed pairs
-			return nil, fmt.Errorf("key ref %q: query: %s", redact(s), describe(err))
+			return nil, fmt.Errorf("key ref %q: query: %s", redactURI(s), describe(err))
 		}
 		return u, nil
 	}
@@ -77,21 +79,21 @@ func ParseURI(s string) (*URI, error) {
 		}
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
-			return nil, fmt.Errorf("key ref %q: attribute %d is not name=value", redact(s), i+1)
+			return nil, fmt.Errorf("key ref %q: attribute %d is not name=value", redactURI(s), i+1)
 		}
 		dv, err := url.PathUnescape(v)
 		if err != nil {
-			return nil, fmt.Errorf("key ref %q: attribute %q: %s", redact(s), k, describe(err))
+			return nil, fmt.Errorf("key ref %q: attribute %q: %s", redactURI(s), k, describe(err))
 		}
 		if _, dup := u.Attrs[k]; dup {
-			return nil, fmt.Errorf("key ref %q: attribute %q given twice", redact(s), k)
+			return nil, fmt.Errorf("key ref %q: attribute %q given twice", redactURI(s), k)
 		}
 		u.Attrs[k] = dv
 	}
 	if query != "" {
 		q, err := url.ParseQuery(query)
 		if err != nil {
-			return nil, fmt.Errorf("key ref %q: query: %s", redact(s), describe(err))
+			return nil, fmt.Errorf("key ref %q: query: %s", redactURI(s), describe(err))
 		}
 		u.Query = q
 	}
@@ -103,15 +105,15 @@ func (u *URI) String() string { return u.raw }
 
 // Redacted returns the reference with every secret hidden (see
 // printableParams; userinfo and fragments too), safe for logs and errors.
-func (u *URI) Redacted() string { return redact(u.raw) }
+func (u *URI) Redacted() string { return redactURI(u.raw) }
 
 // Param returns the query parameter name, or "".
 func (u *URI) Param(name string) string { return u.Query.Get(name) }
 
-// redact hides, in a reference as written (parsed or not), the values of
+// redactURI hides, in a reference as written (parsed or not), the values of
 // query parameters and opaque-URI path attributes other than the printable
 // ones, the userinfo of a hierarchical URI and its fragment.
-func redact(s string) string {
+func redactURI(s string) string {
 	s = strings.TrimSpace(s)
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok || !validScheme(strings.ToLower(scheme)) {
@@ -120,13 +122,16 @@ func redact(s string) string {
 	var b strings.Builder
 	b.WriteString(scheme + ":")
 	if strings.HasPrefix(rest, "//") {
+		// The userinfo ends at the last "@", wherever it is: a secret
+		// written there without %-escapes may hold "/", "?" or "#".
+		userinfo, rest := redact.Userinfo(rest[2:])
+		if userinfo != "" {
+			userinfo = redact.Placeholder + "@"
+		}
 		rest, _, hasFrag := strings.Cut(rest, "#")
 		base, q, hasQ := strings.Cut(rest, "?")
-		authority, path, hasPath := strings.Cut(base[2:], "/")
-		if i := strings.LastIndexByte(authority, '@'); i >= 0 {
-			authority = "REDACTED" + authority[i:]
-		}
-		b.WriteString("//" + authority)
+		authority, path, hasPath := strings.Cut(base, "/")
+		b.WriteString("//" + userinfo + authority)
 		if hasPath {
 			b.WriteString("/" + path)
 		}

@@ -39,7 +39,10 @@ func TestURI_RedactedHidesSecretsInEveryCaseAndEncoding(t *testing.T) {
 		{"awskms:///alias/baker?region=eu-west-1&token=" + pin, "awskms:///alias/baker?region=eu-west-1&token=REDACTED"},
 		{"awskms:///alias/baker?aws_secret_access_key=" + pin, ""},
 		{"awskms://keyward:" + pin + "@127.0.0.1:4599/alias/x", "awskms://REDACTED@127.0.0.1:4599/alias/x"},
-		{"awskms:///alias/x?endpoint=https://u:" + pin + "@kms.example", "awskms:///alias/x?endpoint=REDACTED"},
+		{"awskms://keyward:42/42?4#2@127.0.0.1:4599/alias/x", "awskms://REDACTED@127.0.0.1:4599/alias/x"},
+		{"awskms://127.0.0.1:4599/alias/x?token=42/42@y", ""},
+		// The userinfo ends at the last "@": all before it is hidden.
+		{"awskms:///alias/x?endpoint=https://u:" + pin + "@kms.example", "awskms://REDACTED@kms.example"},
 		{"awskms:///alias/x?endpoint=https%3A%2F%2Fu%3A" + pin + "%40kms.example", ""},
 		{"awskms:///alias/x?endpoint=http://127.0.0.1:4599&timeout=5s", "awskms:///alias/x?endpoint=http://127.0.0.1:4599&timeout=5s"},
 	} {
@@ -114,6 +117,37 @@ func FuzzURI_Redacted(f *testing.F) {
 		}
 		if strings.Contains(got, secret[:4]) {
 			t.Fatalf("%q printed as %q", in, got)
+		}
+	})
+}
+
+// FuzzURI_RedactedUserinfo: a secret in a hierarchical reference's
+// userinfo, written with or without %-escapes, is never printed.
+func FuzzURI_RedactedUserinfo(f *testing.F) {
+	for _, s := range []string{"s3cret", "pa/ss", "a?b#c", "x@y", "p:q", "%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, secret string) {
+		if len(secret) < 4 || strings.ContainsAny(secret, " \t\r\n\x00") {
+			t.Skip()
+		}
+		for _, in := range []string{
+			"awskms://keyward:" + secret + "@127.0.0.1:4599/alias/x?region=eu-west-1",
+			"awskms://keyward:" + url.PathEscape(secret) + "@127.0.0.1:4599/alias/x",
+			"file://" + secret + "@/k.json",
+		} {
+			if strings.Contains(redactURI(strings.ReplaceAll(in, secret, "x")), secret) {
+				continue // the secret is a piece of the rest of the reference
+			}
+			var got string
+			if u, err := ParseURI(in); err != nil {
+				got = err.Error()
+			} else {
+				got = u.Redacted()
+			}
+			if strings.Contains(got, secret) {
+				t.Fatalf("%q printed as %q", in, got)
+			}
 		}
 	})
 }

@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"regexp"
-	"strings"
 
+	"github.com/keyward/keyward/internal/redact"
 	"github.com/keyward/keyward/internal/registry"
 )
 
@@ -55,51 +54,10 @@ func open(ctx context.Context, rawURL string, readOnly bool) (Store, error) {
 	return o(ctx, u)
 }
 
-var (
-	urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
-	// dsnPassword is a password or sslpassword setting of a libpq
-	// key=value DSN: a quoted value with backslash escapes, or one up to
-	// the next unescaped space.
-	dsnPassword = regexp.MustCompile(`(?i)(\w*password\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:[^\s\\]|\\.)*)`)
-)
-
 // RedactURL returns a watermark store URL, parsed or not, fit for errors
 // and logs: the password of its userinfo, the values of query parameters
 // whose decoded name contains "password" (password, sslpassword) and its
 // fragment read REDACTED; in a PostgreSQL key=value DSN ("host=db
 // password=…"), so do the password settings. Store backends name their URL
 // with it.
-func RedactURL(raw string) string {
-	if !urlScheme.MatchString(raw) {
-		return dsnPassword.ReplaceAllString(raw, "${1}REDACTED")
-	}
-	rest, _, hasFrag := strings.Cut(raw, "#")
-	rest, q, hasQ := strings.Cut(rest, "?")
-	scheme, hier, _ := strings.Cut(rest, "://")
-	authority, path, hasPath := strings.Cut(hier, "/")
-	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
-		if user, _, hasPass := strings.Cut(authority[:at], ":"); hasPass {
-			authority = user + ":REDACTED" + authority[at:]
-		}
-	}
-	var b strings.Builder
-	b.WriteString(scheme + "://" + authority)
-	if hasPath {
-		b.WriteString("/" + path)
-	}
-	if hasQ {
-		pairs := strings.Split(q, "&")
-		for i, p := range pairs {
-			k, _, hasV := strings.Cut(p, "=")
-			name, err := url.QueryUnescape(k)
-			if hasV && (err != nil || strings.Contains(strings.ToLower(name), "password")) {
-				pairs[i] = k + "=REDACTED"
-			}
-		}
-		b.WriteString("?" + strings.Join(pairs, "&"))
-	}
-	if hasFrag {
-		b.WriteString("#REDACTED")
-	}
-	return b.String()
-}
+func RedactURL(raw string) string { return redact.StoreURL(raw) }

@@ -48,6 +48,13 @@ func TestRedactURL_HidesPasswords(t *testing.T) {
 		{"host=db password = 's3 cr\\'et' dbname=kw", "host=db password = REDACTED dbname=kw"},
 		{"PASSWORD=s3cret host=db", "PASSWORD=REDACTED host=db"},
 		{"sslpassword=s3cret", "sslpassword=REDACTED"},
+		// A password written without %-escapes: the userinfo ends at the last "@".
+		{"postgres://keyward:s3/cr+et==@db/kw", "postgres://keyward:REDACTED@db/kw"},
+		{"postgres://keyward:s3?cr#et@db/kw?sslmode=disable", "postgres://keyward:REDACTED@db/kw?sslmode=disable"},
+		{"postgres://keyward:s3cret@db1:5432,db2:5432/kw?target_session_attrs=read-write", "postgres://keyward:REDACTED@db1:5432,db2:5432/kw?target_session_attrs=read-write"},
+		// An "@" after the host: what comes before it is hidden whole.
+		{"postgres://db/kw?password=s3cret@x", "postgres://REDACTED@x"},
+		{"postgres://keyward@db/kw?application_name=a@b", "postgres://REDACTED@b"},
 	} {
 		if got := watermark.RedactURL(tc.in); got != tc.want {
 			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
@@ -56,7 +63,8 @@ func TestRedactURL_HidesPasswords(t *testing.T) {
 }
 
 // FuzzRedactURL: whatever the password holds, it is not printed, in a
-// URL's userinfo, a password= query parameter or a key=value DSN.
+// URL's userinfo (%-escaped or not), a password= query parameter or a
+// key=value DSN.
 func FuzzRedactURL(f *testing.F) {
 	for _, s := range []string{"s3cret", "s3cret%zz", "a b", "it's", `back\slash`, "x@y", "p&q", "p#q"} {
 		f.Add(s)
@@ -69,6 +77,7 @@ func FuzzRedactURL(f *testing.F) {
 			quoted := "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(password) + "'"
 			return []string{
 				"postgres://keyward:" + strings.NewReplacer("/", "%2F", "?", "%3F", "#", "%23").Replace(password) + "@db/kw",
+				"postgres://keyward:" + password + "@db/kw?sslmode=disable", // written without %-escapes
 				"postgres://keyward@db/kw?sslmode=disable&password=" + strings.NewReplacer("&", "%26", "#", "%23").Replace(password),
 				"host=db user=keyward password=" + quoted + " dbname=kw",
 			}

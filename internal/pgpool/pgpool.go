@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keyward/keyward/internal/redact"
 )
 
 // DefaultCallTimeout bounds every call to the database unless the URL sets
@@ -48,7 +50,7 @@ func Open(ctx context.Context, dsn string, configure func(cfg *pgxpool.Config, p
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return nil, fmt.Errorf("%w: need a postgres:// URL", ErrConfig)
 	}
-	p := &Pool{Timeout: DefaultCallTimeout, Name: u.Redacted()}
+	p := &Pool{Timeout: DefaultCallTimeout, Name: redact.StoreURL(dsn)}
 	q := u.Query()
 	if v := q.Get("call_timeout"); v != "" {
 		p.Timeout, err = time.ParseDuration(v)
