@@ -124,7 +124,10 @@ func redactURI(s string) string {
 	if strings.HasPrefix(rest, "//") {
 		// The userinfo ends at the last "@", wherever it is: a secret
 		// written there without %-escapes may hold "/", "?" or "#".
-		userinfo, rest := redact.Userinfo(rest[2:])
+		userinfo, rest, ok := redact.Userinfo(rest[2:])
+		if !ok {
+			return s[:len(scheme)+3] + redact.Placeholder
+		}
 		if userinfo != "" {
 			userinfo = redact.Placeholder + "@"
 		}

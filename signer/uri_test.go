@@ -39,10 +39,12 @@ func TestURI_RedactedHidesSecretsInEveryCaseAndEncoding(t *testing.T) {
 		{"awskms:///alias/baker?region=eu-west-1&token=" + pin, "awskms:///alias/baker?region=eu-west-1&token=REDACTED"},
 		{"awskms:///alias/baker?aws_secret_access_key=" + pin, ""},
 		{"awskms://keyward:" + pin + "@127.0.0.1:4599/alias/x", "awskms://REDACTED@127.0.0.1:4599/alias/x"},
-		{"awskms://keyward:42/42?4#2@127.0.0.1:4599/alias/x", "awskms://REDACTED@127.0.0.1:4599/alias/x"},
+		{"awskms://keyward:42/42?4#2@127.0.0.1:4599/alias/x", "awskms://REDACTED"},
+		{"awskms://keyward:42@42@127.0.0.1:4599/alias/x", "awskms://REDACTED@127.0.0.1:4599/alias/x"},
 		{"awskms://127.0.0.1:4599/alias/x?token=42/42@y", ""},
-		// The userinfo ends at the last "@": all before it is hidden.
-		{"awskms:///alias/x?endpoint=https://u:" + pin + "@kms.example", "awskms://REDACTED@kms.example"},
+		// An "@" after a "/", "?" or "#": nothing after the scheme is printed.
+		{"awskms:///alias/x?endpoint=https://u:" + pin + "@kms.example", "awskms://REDACTED"},
+		{"awskms:///alias/x?token=" + pin + "@kms", "awskms://REDACTED"},
 		{"awskms:///alias/x?endpoint=https%3A%2F%2Fu%3A" + pin + "%40kms.example", ""},
 		{"awskms:///alias/x?endpoint=http://127.0.0.1:4599&timeout=5s", "awskms:///alias/x?endpoint=http://127.0.0.1:4599&timeout=5s"},
 	} {

@@ -48,13 +48,15 @@ func TestRedactURL_HidesPasswords(t *testing.T) {
 		{"host=db password = 's3 cr\\'et' dbname=kw", "host=db password = REDACTED dbname=kw"},
 		{"PASSWORD=s3cret host=db", "PASSWORD=REDACTED host=db"},
 		{"sslpassword=s3cret", "sslpassword=REDACTED"},
-		// A password written without %-escapes: the userinfo ends at the last "@".
-		{"postgres://keyward:s3/cr+et==@db/kw", "postgres://keyward:REDACTED@db/kw"},
-		{"postgres://keyward:s3?cr#et@db/kw?sslmode=disable", "postgres://keyward:REDACTED@db/kw?sslmode=disable"},
+		// A password written without %-escapes: the userinfo ends at the
+		// last "@"; where "/", "?" or "#" come before it, nothing is printed.
+		{"postgres://keyward:s3@cr+et==@db/kw", "postgres://keyward:REDACTED@db/kw"},
+		{"postgres://keyward:s3/cr+et==@db/kw", "postgres://REDACTED"},
+		{"postgres://keyward:s3?cr#et@db/kw?sslmode=disable", "postgres://REDACTED"},
 		{"postgres://keyward:s3cret@db1:5432,db2:5432/kw?target_session_attrs=read-write", "postgres://keyward:REDACTED@db1:5432,db2:5432/kw?target_session_attrs=read-write"},
-		// An "@" after the host: what comes before it is hidden whole.
-		{"postgres://db/kw?password=s3cret@x", "postgres://REDACTED@x"},
-		{"postgres://keyward@db/kw?application_name=a@b", "postgres://REDACTED@b"},
+		{"postgres://db/kw?password=s3cret@x", "postgres://REDACTED"},
+		{"postgres://keyward@db/kw?sslmode=disable&password=@000", "postgres://REDACTED"},
+		{"postgres://keyward@db/kw?application_name=a@b", "postgres://REDACTED"},
 	} {
 		if got := watermark.RedactURL(tc.in); got != tc.want {
 			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)

@@ -21,27 +21,26 @@ var (
 // Userinfo splits the part of a hierarchical URL after "scheme://" into
 // its printable userinfo prefix (ending in "@", or empty) and the rest.
 //
-// The userinfo ends at the last "@" of hier, not at the first "/", "?" or
-// "#": a password written without %-escapes ("keyward:pa/ss@db", common
-// with generated base64 passwords) is hidden whole. A password is replaced
-// by Placeholder; a user name is kept unless it holds "/", "?" or "#" (then
-// the "@" may belong to the path, query or fragment, and all that comes
-// before it is hidden).
-func Userinfo(hier string) (prefix, rest string) {
+// The userinfo is what comes before the last "@" of hier; its password is
+// replaced by Placeholder and its user name kept. When that part holds
+// "/", "?" or "#", which part is the secret cannot be told: the "@" may
+// end a password written without %-escapes ("keyward:pa/ss@db", common
+// with generated base64 passwords) or stand in a path, a query value or a
+// fragment ("…?password=a@b"). Then ok is false and nothing of hier may be
+// printed.
+func Userinfo(hier string) (prefix, rest string, ok bool) {
 	at := strings.LastIndexByte(hier, '@')
 	if at < 0 {
-		return "", hier
+		return "", hier, true
+	}
+	if strings.ContainsAny(hier[:at], "/?#") {
+		return "", "", false
 	}
 	user, _, hasPass := strings.Cut(hier[:at], ":")
-	switch {
-	case strings.ContainsAny(user, "/?#"):
-		prefix = Placeholder
-	case hasPass:
-		prefix = user + ":" + Placeholder
-	default:
-		prefix = user
+	if hasPass {
+		user += ":" + Placeholder
 	}
-	return prefix + "@", hier[at+1:]
+	return user + "@", hier[at+1:], true
 }
 
 // StoreURL returns a store URL (postgres://…, file:///…), parsed or not,
@@ -54,7 +53,10 @@ func StoreURL(raw string) string {
 	if m == "" {
 		return dsnPassword.ReplaceAllString(raw, "${1}"+Placeholder)
 	}
-	user, rest := Userinfo(raw[len(m):])
+	user, rest, ok := Userinfo(raw[len(m):])
+	if !ok {
+		return m + Placeholder
+	}
 	rest, _, hasFrag := strings.Cut(rest, "#")
 	rest, q, hasQ := strings.Cut(rest, "?")
 	var b strings.Builder
